@@ -1,0 +1,44 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "CacheKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CacheKit", targets: ["CacheKit"]),
+        .library(name: "CacheKitMemory", targets: ["CacheKitMemory"]),
+        .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
+        .executable(name: "cachekit", targets: ["cachekit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CacheKit",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "CacheKitMemory", dependencies: ["CacheKit"]),
+        .target(name: "CacheKitTesting", dependencies: ["CacheKit"]),
+        .executableTarget(
+            name: "cachekit",
+            dependencies: [
+                "CacheKit",
+                "CacheKitMemory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            resources: [.copy("Resources/demo-workload.jsonl")]
+        ),
+        .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
+        .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
+    ]
+)

@@ -1,0 +1,79 @@
+import Logging
+
+/// Everything a `MultiLayerCache` is made of, with documented defaults. Build it up, then create the cache:
+///
+/// ```swift
+/// var configuration = CacheConfiguration()
+/// configuration.layers = [.memory(), .redis(redisConfiguration)]
+/// configuration.semantic = SemanticLayer(index: MemorySemanticIndex(dimension: 384), embedder: model)
+/// let cache = MultiLayerCache(configuration: configuration)
+/// ```
+public struct CacheConfiguration: Sendable {
+    /// Exact layers in read order (fastest first). Default: none (add `.memory()` from CacheKitMemory).
+    public var layers: [CacheLayer]
+    /// The semantic layer, consulted on exact misses. Default: none.
+    public var semantic: SemanticLayer?
+    /// What may be read and written. Default: deterministic requests only, 1 hour TTL.
+    public var policy: CachePolicy
+    /// What a failing layer does. Default `.treatAsMiss`.
+    public var failurePolicy: FailurePolicy
+    /// The scope used when a call gives none. Default `CacheScope.default`.
+    public var defaultScope: CacheScope
+    /// How keys are computed. Default: `stream` and `stream_options` are transport-only.
+    public var keyer: RequestKeyer
+    /// The wall clock. Default `SystemCacheClock()`; inject `ManualClock` in tests.
+    public var clock: any CacheClock
+    /// Where invalidations are announced to other instances. Default: none.
+    public var invalidationBus: (any InvalidationBus)?
+    /// This instance's id on the bus. Default: a random id.
+    public var instanceID: String
+    /// Prices for money-saved figures. Default `PriceTable.default`.
+    public var prices: PriceTable
+    /// Where the cache logs. Default label `cachekit`.
+    public var logger: Logger
+    /// Prefix of swift-metrics labels. Default `cachekit`.
+    public var metricsPrefix: String
+    /// The most distinct upstream calls in flight that the single-flight table tracks; past it, misses call upstream
+    /// uncoalesced (never an error). Default 10,000.
+    public var maximumInFlightCalls: Int
+    /// The most background refreshes (stale-while-revalidate) running at once; past it, no refresh is started and
+    /// the stale answer keeps being served until its window ends. Default 64.
+    public var maximumBackgroundRefreshes: Int
+
+    public init(
+        layers: [CacheLayer] = [],
+        semantic: SemanticLayer? = nil,
+        policy: CachePolicy = CachePolicy(),
+        failurePolicy: FailurePolicy = .treatAsMiss,
+        defaultScope: CacheScope = .default,
+        keyer: RequestKeyer = RequestKeyer(),
+        clock: any CacheClock = SystemCacheClock(),
+        invalidationBus: (any InvalidationBus)? = nil,
+        instanceID: String? = nil,
+        prices: PriceTable = .default,
+        logger: Logger = Logger(label: "cachekit"),
+        metricsPrefix: String = "cachekit",
+        maximumInFlightCalls: Int = 10_000,
+        maximumBackgroundRefreshes: Int = 64
+    ) {
+        self.layers = layers
+        self.semantic = semantic
+        self.policy = policy
+        self.failurePolicy = failurePolicy
+        self.defaultScope = defaultScope
+        self.keyer = keyer
+        self.clock = clock
+        self.invalidationBus = invalidationBus
+        self.instanceID = instanceID ?? Self.randomID()
+        self.prices = prices
+        self.logger = logger
+        self.metricsPrefix = metricsPrefix
+        self.maximumInFlightCalls = maximumInFlightCalls
+        self.maximumBackgroundRefreshes = maximumBackgroundRefreshes
+    }
+
+    private static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+}

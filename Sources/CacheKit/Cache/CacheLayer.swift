@@ -1,0 +1,82 @@
+import ServiceLifecycle
+
+/// One exact-match layer of a `MultiLayerCache`: a backend and how the cache uses it.
+///
+/// Backend modules add factories in extensions (`.memory(...)` in CacheKitMemory, `.redis(...)` in CacheKitRedis);
+/// third-party backends use `init(backend:options:)` the same way.
+public struct CacheLayer: Sendable {
+    /// How the cache uses a layer.
+    public struct Options: Sendable {
+        /// The longest an entry lives in this layer; an entry lives for the smaller of its own TTL and this.
+        /// `nil` = no ceiling. Typically short for memory, long for shared layers.
+        public var ttlCeiling: Duration?
+        /// A time limit per operation; past it the operation counts as a failure. `nil` = none (memory layers).
+        public var timeout: Duration?
+        /// Whether other instances share this layer (Redis, PostgreSQL). Invalidations from other instances are
+        /// applied to the layers that are not shared.
+        public var isShared: Bool
+
+        public init(ttlCeiling: Duration? = nil, timeout: Duration? = nil, isShared: Bool = false) {
+            self.ttlCeiling = ttlCeiling
+            self.timeout = timeout
+            self.isShared = isShared
+        }
+    }
+
+    /// The backend.
+    public var backend: any CacheBackend
+    /// How the cache uses it.
+    public var options: Options
+    /// The layer's name in statistics (defaults to the backend's name).
+    public var name: String
+
+    /// Creates a layer.
+    public init(backend: any CacheBackend, options: Options = Options(), name: String? = nil) {
+        self.backend = backend
+        self.options = options
+        self.name = name ?? backend.name
+    }
+
+    /// The backend as a service, if it has background work.
+    var service: (any Service)? { self.backend as? any Service }
+}
+
+/// The semantic layer of a `MultiLayerCache`: an index, the embedding model, and the match threshold.
+public struct SemanticLayer: Sendable {
+    /// The nearest-neighbour index.
+    public var index: any SemanticIndex
+    /// The embedding model; its dimension must equal the index's.
+    public var embedder: any EmbeddingProvider
+    /// The lowest cosine similarity served as a hit. Default 0.9; calibrate it for your model and data with
+    /// `ThresholdCalibrator`.
+    public var threshold: Float
+    /// Per-namespace thresholds that override `threshold`.
+    public var namespaceThresholds: [String: Float]
+    /// How far below the threshold a nearest neighbour is still reported as a near miss. Default 0.1.
+    public var nearMissMargin: Float
+    /// The longest an entry lives in the index. `nil` = no ceiling.
+    public var ttlCeiling: Duration?
+    /// A time limit per index or embedding operation. `nil` = none.
+    public var timeout: Duration?
+
+    public init(
+        index: any SemanticIndex,
+        embedder: any EmbeddingProvider,
+        threshold: Float = 0.9,
+        namespaceThresholds: [String: Float] = [:],
+        nearMissMargin: Float = 0.1,
+        ttlCeiling: Duration? = nil,
+        timeout: Duration? = nil
+    ) {
+        self.index = index
+        self.embedder = embedder
+        self.threshold = threshold
+        self.namespaceThresholds = namespaceThresholds
+        self.nearMissMargin = nearMissMargin
+        self.ttlCeiling = ttlCeiling
+        self.timeout = timeout
+    }
+
+    /// The threshold for `namespace`.
+    public func threshold(for namespace: String) -> Float { self.namespaceThresholds[namespace] ?? self.threshold }
+}

@@ -1,0 +1,31 @@
+/// The result of looking a request up, and what the cache needs to store its answer afterwards.
+public struct CacheLookup: Sendable {
+    /// The entry found, if any (fresh, or stale inside its window).
+    public var entry: CacheEntry?
+    /// Where it came from.
+    public var outcome: CacheOutcome
+    /// The request's exact key.
+    public let key: CacheKey
+    /// The scope the request was looked up in (after any namespace override).
+    public let scope: CacheScope
+    /// What the policy allows.
+    public let decision: CachePolicy.Decision
+    /// The request's controls.
+    public let control: CacheControl
+    /// The semantic partition, query text and (once computed) its embedding.
+    var semantic: SemanticContext?
+
+    struct SemanticContext: Sendable {
+        var partition: SemanticPartition
+        var text: String
+        var vector: [Float]?
+    }
+}
+
+/// An answer and where it came from.
+public struct CachedCompletion: Sendable {
+    /// The answer.
+    public var response: ChatResponse
+    /// Where it came from.
+    public var outcome: CacheOutcome
+}

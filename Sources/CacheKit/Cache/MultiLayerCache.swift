@@ -1,0 +1,513 @@
+import Logging
+import ServiceLifecycle
+
+/// A layered cache in front of a chat-completions model.
+///
+/// ## Read order
+/// 1. The policy decides whether the request may be read and/or written (`CachePolicy`, `CacheControl`).
+/// 2. The exact key is computed once and looked up in `layers` in order. A hit in a slower layer is written back
+///    (backfilled) into the faster layers before it is returned, with its original expiry: a backfill never extends
+///    an entry's life.
+/// 3. Only on an exact miss, the semantic layer embeds the last user message (once per request) and searches the
+///    request's partition. A match at or above the threshold is served, reports its similarity, and is backfilled
+///    into the exact layers under the new request's key.
+/// 4. An entry past its TTL but inside its stale window is served as stale and one background refresh runs.
+///
+/// ## Write policy
+/// On a miss, concurrent identical requests are coalesced (single flight): one upstream call, every waiter gets its
+/// answer. The answer is written through to every exact layer (each capped at its TTL ceiling) and indexed
+/// semantically, unless it is an error, a refusal, larger than the policy allows, or the request is `no-store`.
+///
+/// ## Failure policy
+/// With `.treatAsMiss` (the default) a layer that throws or exceeds its timeout is a miss on reads and skipped on
+/// writes; the error is logged and counted, and the request is still answered. An entry that fails to decode is
+/// deleted and counted as corrupt. With `.propagate`, layer errors are thrown. Upstream errors are always thrown and
+/// never cached.
+///
+/// ## Invalidation
+/// Runs from the slowest layer to the fastest (semantic, then exact layers in reverse) so a concurrent read cannot
+/// backfill a stale copy upward, then is published on the invalidation bus so other instances drop their local copies.
+///
+/// `run()` runs the layers' background services and applies other instances' invalidations; the cache also works
+/// without it (no sweeps, no cross-instance invalidation).
+public final class MultiLayerCache: Service, Sendable {
+    /// The configuration the cache was made with.
+    public let configuration: CacheConfiguration
+    let recorder: CacheStatisticsRecorder
+    let flights: SingleFlight<FlightResult>
+    let refreshes = LockedState(0)
+    var logger: Logger { self.configuration.logger }
+
+    struct FlightResult: Sendable {
+        var response: ChatResponse
+        /// The entry and its layer, when another caller stored it while this flight was being set up.
+        var cached: (layer: Int, entry: CacheEntry)?
+    }
+
+    /// Creates a cache. Nothing connects until the layers are first used or `run()` starts.
+    public init(configuration: CacheConfiguration) {
+        self.configuration = configuration
+        self.recorder = CacheStatisticsRecorder(
+            layerNames: configuration.layers.map(\.name),
+            semantic: configuration.semantic != nil,
+            metricsPrefix: configuration.metricsPrefix
+        )
+        self.flights = SingleFlight(limit: max(1, configuration.maximumInFlightCalls))
+    }
+
+    /// A snapshot of the statistics.
+    public func statistics() -> CacheStatistics { self.recorder.snapshot() }
+
+    /// The exact key of `request` in `scope` (the default scope when `nil`).
+    public func key(for request: ChatRequest, in scope: CacheScope? = nil) -> CacheKey {
+        self.configuration.keyer.key(for: request, in: scope ?? self.configuration.defaultScope)
+    }
+
+    // MARK: - Lookup
+
+    /// Looks `request` up in every layer, as the read order above says. Does not call upstream.
+    ///
+    /// - Throws: only under `FailurePolicy.propagate` (a layer's error), or `CancellationError`.
+    public func lookup(_ request: ChatRequest, in scope: CacheScope? = nil, control: CacheControl = .none) async throws -> CacheLookup {
+        let started = ContinuousClock.now
+        var scope = scope ?? self.configuration.defaultScope
+        if let namespace = control.namespace { scope = scope.with(namespace: namespace) }
+        let decision = self.configuration.policy.decision(for: request, control: control)
+        self.recorder.request(skipped: decision.skipReason)
+        let key = self.configuration.keyer.key(for: request, in: scope)
+        var lookup = CacheLookup(
+            entry: nil,
+            outcome: CacheOutcome(source: decision.write ? (decision.read ? .miss : .refresh) : (decision.read ? .miss : .bypass)),
+            key: key, scope: scope, decision: decision, control: control, semantic: nil
+        )
+        lookup.outcome.skipReason = decision.skipReason
+        guard decision.read else { return lookup }
+
+        let now = self.configuration.clock.now()
+        if let (index, entry) = try await self.exactLookup(key, control: control, now: now) {
+            lookup.entry = entry
+            lookup.outcome.source = .exactHit(layer: index)
+            lookup.outcome.layerName = self.configuration.layers[index].name
+            lookup.outcome.isStale = !entry.isFresh(at: now)
+            lookup.outcome.entryAge = entry.age(at: now)
+            lookup.outcome.lookupLatency = ContinuousClock.now - started
+            self.recorder.served(entry: entry, latency: lookup.outcome.lookupLatency, stale: lookup.outcome.isStale)
+            return lookup
+        }
+
+        if let semantic = self.configuration.semantic,
+            let query = self.configuration.keyer.semanticQuery(for: request, in: scope)
+        {
+            lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
+            if let match = try await self.semanticLookup(&lookup, layer: semantic, control: control, now: now) {
+                lookup.entry = match.entry
+                lookup.outcome.source = .semanticHit
+                lookup.outcome.similarity = match.similarity
+                lookup.outcome.layerName = semantic.index.name
+                lookup.outcome.isStale = !match.entry.isFresh(at: now)
+                lookup.outcome.entryAge = match.entry.age(at: now)
+                lookup.outcome.lookupLatency = ContinuousClock.now - started
+                self.recorder.served(entry: match.entry, latency: lookup.outcome.lookupLatency, stale: lookup.outcome.isStale)
+                await self.writeExact(match.entry, for: key, upTo: self.configuration.layers.count, now: now)
+                return lookup
+            }
+        }
+        lookup.outcome.lookupLatency = ContinuousClock.now - started
+        return lookup
+    }
+
+    /// Reads the exact layers in order; backfills the faster ones on a hit in a slower one.
+    func exactLookup(_ key: CacheKey, control: CacheControl, now: CacheTime, recording: Bool = true) async throws -> (Int, CacheEntry)? {
+        for (index, layer) in self.configuration.layers.enumerated() {
+            let started = ContinuousClock.now
+            let found: CacheEntry?
+            do {
+                found = try await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.get(key) }
+            } catch let error as CacheError where error.code == .corruptEntry {
+                self.recorder.layerError(index, corrupt: true)
+                self.logger.warning("corrupt entry deleted", metadata: ["layer": "\(layer.name)", "error": "\(error)"])
+                _ = try? await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.remove(key) }
+                continue
+            } catch {
+                try self.layerFailed(index, error, operation: "get")
+                continue
+            }
+            let latency = ContinuousClock.now - started
+            guard let entry = found, entry.isUsable(at: now), self.acceptable(entry, control: control, now: now) else {
+                if recording { self.recorder.layerMiss(index, latency: latency) }
+                continue
+            }
+            if recording { self.recorder.layerHit(index, latency: latency, age: entry.age(at: now)) }
+            if index > 0 { await self.writeExact(entry, for: key, upTo: index, now: now) }
+            return (index, entry)
+        }
+        return nil
+    }
+
+    func acceptable(_ entry: CacheEntry, control: CacheControl, now: CacheTime) -> Bool {
+        guard let maxAge = control.maxAge else { return true }
+        return entry.age(at: now) <= maxAge
+    }
+
+    func semanticLookup(
+        _ lookup: inout CacheLookup,
+        layer: SemanticLayer,
+        control: CacheControl,
+        now: CacheTime
+    ) async throws -> SemanticMatch? {
+        guard let context = lookup.semantic else { return nil }
+        let vector: [Float]
+        do {
+            let started = ContinuousClock.now
+            vector = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(context.text) }
+            self.recorder.embedding(latency: ContinuousClock.now - started)
+        } catch {
+            try self.semanticFailed(error, operation: "embed")
+            return nil
+        }
+        lookup.semantic?.vector = vector
+        let threshold = layer.threshold(for: lookup.scope.namespace)
+        let query = SemanticQuery(
+            vector: vector, partition: context.partition,
+            minimumSimilarity: max(-1, threshold - max(layer.nearMissMargin, 0)), limit: 1
+        )
+        let started = ContinuousClock.now
+        let matches: [SemanticMatch]
+        do {
+            matches = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.index.search(query) }
+        } catch {
+            try self.semanticFailed(error, operation: "search")
+            return nil
+        }
+        let best = matches.first
+        lookup.outcome.nearestSimilarity = best?.similarity
+        let hit = best.map { $0.similarity >= threshold && $0.entry.isUsable(at: now) && self.acceptable($0.entry, control: control, now: now) } ?? false
+        self.recorder.semanticLookup(
+            hit: hit, similarity: best?.similarity, threshold: threshold, margin: layer.nearMissMargin,
+            searchLatency: ContinuousClock.now - started
+        )
+        return hit ? best : nil
+    }
+
+    func layerFailed(_ index: Int, _ error: any Error, operation: String) throws {
+        if error is CancellationError || Task.isCancelled { throw error }
+        self.recorder.layerError(index)
+        self.logger.warning(
+            "cache layer failed; treated as a miss",
+            metadata: ["layer": "\(self.configuration.layers[index].name)", "operation": "\(operation)", "error": "\(error)"]
+        )
+        if self.configuration.failurePolicy == .propagate { throw error }
+    }
+
+    func semanticFailed(_ error: any Error, operation: String) throws {
+        if error is CancellationError || Task.isCancelled { throw error }
+        self.recorder.semanticError()
+        self.logger.warning("semantic layer failed; treated as a miss", metadata: ["operation": "\(operation)", "error": "\(error)"])
+        if self.configuration.failurePolicy == .propagate { throw error }
+    }
+
+    // MARK: - Store
+
+    /// Stores `response` as the answer to the request that `lookup` came from, in every exact layer and the
+    /// semantic index, if the policy and the response allow it. Returns whether it was stored.
+    ///
+    /// - Throws: only under `FailurePolicy.propagate`, or `CancellationError`.
+    @discardableResult
+    public func store(_ response: ChatResponse, for lookup: CacheLookup) async throws -> Bool {
+        guard lookup.decision.write else { return false }
+        if let reason = response.uncacheableReason {
+            self.recorder.notStored()
+            self.logger.debug("answer not stored", metadata: ["reason": "\(reason)"])
+            return false
+        }
+        let bytes = response.jsonBytes()
+        guard bytes.count <= self.configuration.policy.maximumValueBytes else {
+            self.recorder.notStored()
+            self.logger.info("answer not stored: larger than the policy's maximum", metadata: ["bytes": "\(bytes.count)"])
+            return false
+        }
+        let now = self.configuration.clock.now()
+        let policy = self.configuration.policy
+        let expires = now + (lookup.control.ttl ?? policy.defaultTTL)
+        let usage = response.usage
+        let model = response.model.isEmpty ? nil : response.model
+        let entry = CacheEntry(
+            value: bytes,
+            createdAt: now,
+            expiresAt: expires,
+            staleUntil: expires + (lookup.control.staleWhileRevalidate ?? policy.defaultStaleWhileRevalidate),
+            tags: lookup.control.tags,
+            usage: usage,
+            model: model,
+            cost: usage.flatMap { usage in model.flatMap { self.configuration.prices.cost(of: usage, model: $0) } },
+            queryText: lookup.semantic?.text,
+            embeddingModel: lookup.semantic != nil ? self.configuration.semantic?.embedder.model : nil
+        )
+        try await self.write(entry, for: lookup, now: now)
+        return true
+    }
+
+    func write(_ entry: CacheEntry, for lookup: CacheLookup, now: CacheTime) async throws {
+        async let exact: Void = self.writeExact(entry, for: lookup.key, upTo: self.configuration.layers.count, now: now, propagate: true)
+        var semanticError: (any Error)?
+        if let layer = self.configuration.semantic, var context = lookup.semantic {
+            do {
+                if context.vector == nil {
+                    let text = context.text
+                    context.vector = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(text) }
+                }
+                let record = SemanticRecord(
+                    key: lookup.key, partition: context.partition, vector: context.vector!,
+                    entry: entry.capped(by: layer.ttlCeiling, now: now)
+                )
+                try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.index.insert(record) }
+            } catch {
+                semanticError = error
+            }
+        }
+        try await exact
+        if let semanticError { try self.semanticFailed(semanticError, operation: "insert") }
+    }
+
+    /// Writes `entry` into exact layers `0..<end`, each capped at its TTL ceiling, concurrently.
+    func writeExact(_ entry: CacheEntry, for key: CacheKey, upTo end: Int, now: CacheTime, propagate: Bool = false) async {
+        let layers = self.configuration.layers.prefix(end)
+        if layers.count == 1, let layer = layers.first, layer.options.timeout == nil {
+            // The common L1-only backfill: no task group.
+            do { try await layer.backend.set(entry.capped(by: layer.options.ttlCeiling, now: now), for: key) } catch {
+                try? self.layerFailed(0, error, operation: "set")
+            }
+            return
+        }
+        await withTaskGroup(of: (Int, (any Error)?).self) { group in
+            for (index, layer) in layers.enumerated() {
+                let capped = entry.capped(by: layer.options.ttlCeiling, now: now)
+                guard capped.isUsable(at: now) else { continue }
+                group.addTask {
+                    do {
+                        try await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.set(capped, for: key) }
+                        return (index, nil)
+                    } catch {
+                        return (index, error)
+                    }
+                }
+            }
+            for await (index, error) in group {
+                if let error { try? self.layerFailed(index, error, operation: "set") }
+            }
+        }
+    }
+
+    // MARK: - One-call API
+
+    /// Answers `request` from the cache or, on a miss, from `upstream`, storing the answer as the policy allows.
+    ///
+    /// - Parameters:
+    ///   - request: The chat request.
+    ///   - scope: The tenant/namespace/version to isolate in; `nil` uses the configuration's default scope.
+    ///   - control: Per-request controls (`no-store`, `no-cache`, `max-age`, TTL, tags, namespace).
+    ///   - upstream: The model to call on a miss.
+    /// - Returns: The answer and where it came from.
+    /// - Throws: the upstream's error (never cached); a layer's error only under `FailurePolicy.propagate`.
+    public func completion(
+        for request: ChatRequest,
+        in scope: CacheScope? = nil,
+        control: CacheControl = .none,
+        upstream: some CompletionProvider
+    ) async throws -> CachedCompletion {
+        let lookup = try await self.lookup(request, in: scope, control: control)
+        if let entry = lookup.entry {
+            do {
+                let response = try ChatResponse(json: entry.value)
+                if lookup.outcome.isStale { self.scheduleRefresh(request, lookup: lookup, upstream: upstream) }
+                return CachedCompletion(response: response, outcome: lookup.outcome)
+            } catch {
+                // A stored value that does not parse is corrupt: drop it everywhere and answer upstream.
+                self.logger.warning("cached value is not a valid response; deleted", metadata: ["error": "\(error)"])
+                for index in self.configuration.layers.indices { self.recorder.layerError(index, corrupt: lookup.outcome.source.exactLayerIndex == index) }
+                _ = try? await self.removeEverywhere(.key(lookup.key))
+            }
+        }
+        var outcome = lookup.outcome
+        if lookup.entry != nil { outcome.source = .miss }
+        outcome.similarity = nil
+        outcome.entryAge = nil
+        outcome.isStale = false
+        guard lookup.decision.write else {
+            let response = try await self.callUpstream(request, upstream: upstream)
+            return CachedCompletion(response: response, outcome: outcome)
+        }
+        let recheck = lookup.decision.read
+        let flight: @Sendable () async throws -> FlightResult = {
+            if recheck, let (layer, entry) = try? await self.exactLookup(lookup.key, control: lookup.control, now: self.configuration.clock.now(), recording: false),
+                let response = try? ChatResponse(json: entry.value)
+            {
+                return FlightResult(response: response, cached: (layer, entry))
+            }
+            let response = try await self.callUpstream(request, upstream: upstream)
+            try await self.store(response, for: lookup)
+            return FlightResult(response: response, cached: nil)
+        }
+        guard let (result, joined) = try await self.flights.run(lookup.key, operation: flight) else {
+            return CachedCompletion(response: try await flight().response, outcome: outcome)
+        }
+        if joined {
+            self.recorder.coalesced()
+            outcome.coalesced = true
+        } else if let (layer, entry) = result.cached {
+            // Stored by an identical request between this one's lookup and its flight: a hit after all.
+            outcome.source = .exactHit(layer: layer)
+            outcome.layerName = self.configuration.layers[layer].name
+            outcome.entryAge = entry.age(at: self.configuration.clock.now())
+            self.recorder.served(entry: entry, latency: outcome.lookupLatency, stale: false)
+        }
+        return CachedCompletion(response: result.response, outcome: outcome)
+    }
+
+    func callUpstream(_ request: ChatRequest, upstream: some CompletionProvider) async throws -> ChatResponse {
+        let started = ContinuousClock.now
+        do {
+            let response = try await upstream.complete(request)
+            self.recorder.upstream(latency: ContinuousClock.now - started, failed: false, usage: response.usage)
+            return response
+        } catch {
+            self.recorder.upstream(latency: ContinuousClock.now - started, failed: true, usage: nil)
+            throw error
+        }
+    }
+
+    /// Starts one background refresh of a stale entry, unless one is running for the key or too many are.
+    func scheduleRefresh(_ request: ChatRequest, lookup: CacheLookup, upstream: some CompletionProvider) {
+        let limit = self.configuration.maximumBackgroundRefreshes
+        guard self.refreshes.withLock({ count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }) else { return }
+        let started = self.flights.startIfIdle(lookup.key) {
+            defer { self.refreshes.withLock { $0 -= 1 } }
+            let response = try await self.callUpstream(request, upstream: upstream)
+            try await self.store(response, for: lookup)
+            return FlightResult(response: response, cached: nil)
+        }
+        if started {
+            self.recorder.refreshStarted()
+        } else {
+            self.refreshes.withLock { $0 -= 1 }
+        }
+    }
+
+    /// Background refreshes and coalesced upstream calls still running.
+    public var inFlightCalls: Int { self.flights.count }
+
+    // MARK: - Invalidation
+
+    /// Removes what `target` names from every layer, slowest first, then announces it on the invalidation bus.
+    /// Returns how many entries and records were removed in this instance's layers.
+    ///
+    /// - Throws: a layer's error under `.propagate`; under `.treatAsMiss` a failing layer is logged and counted.
+    @discardableResult
+    public func invalidate(_ target: InvalidationTarget) async throws -> Int {
+        let removed = try await self.removeEverywhere(target)
+        self.logger.info("invalidated", metadata: ["target": "\(target)", "removed": "\(removed)"])
+        if let bus = self.configuration.invalidationBus {
+            do {
+                try await bus.publish(InvalidationEvent(origin: self.configuration.instanceID, target: target))
+            } catch {
+                self.logger.warning("invalidation not published", metadata: ["error": "\(error)"])
+                if self.configuration.failurePolicy == .propagate { throw error }
+            }
+        }
+        return removed
+    }
+
+    func removeEverywhere(_ target: InvalidationTarget, localOnly: Bool = false) async throws -> Int {
+        var removed = 0
+        if !localOnly, let semantic = self.configuration.semantic {
+            do {
+                removed += try await withDeadline(semantic.timeout, backend: semantic.index.name) {
+                    try await Self.remove(target, from: semantic.index)
+                }
+            } catch {
+                try self.semanticFailed(error, operation: "remove")
+            }
+        }
+        for (index, layer) in self.configuration.layers.enumerated().reversed() {
+            if localOnly, layer.options.isShared { continue }
+            do {
+                removed += try await withDeadline(layer.options.timeout, backend: layer.name) {
+                    try await Self.remove(target, from: layer.backend)
+                }
+            } catch {
+                try self.layerFailed(index, error, operation: "remove")
+            }
+        }
+        return removed
+    }
+
+    static func remove(_ target: InvalidationTarget, from backend: any CacheBackend) async throws -> Int {
+        if let key = target.key { return try await backend.remove(key) ? 1 : 0 }
+        if let tag = target.tag { return try await backend.removeAll(taggedWith: tag) }
+        if let scope = target.scope { return try await backend.removeAll(in: scope) }
+        if let clearable = backend as? any LocallyClearable { return await clearable.removeAllLocal() }
+        return 0
+    }
+
+    static func remove(_ target: InvalidationTarget, from index: any SemanticIndex) async throws -> Int {
+        if let key = target.key { return try await index.remove(key) ? 1 : 0 }
+        if let tag = target.tag { return try await index.removeAll(taggedWith: tag) }
+        if let scope = target.scope { return try await index.removeAll(in: scope) }
+        return 0
+    }
+
+    /// Removes entries semantically close to `text` in `scope` from the semantic index (every partition), and
+    /// their exact copies from every exact layer.
+    @discardableResult
+    public func invalidate(near text: String, minimumSimilarity: Float, in scope: CacheScope? = nil) async throws -> Int {
+        guard let semantic = self.configuration.semantic else { return 0 }
+        let vector = try await semantic.embedder.embed(text)
+        return try await semantic.index.removeAll(near: vector, minimumSimilarity: minimumSimilarity, in: scope ?? self.configuration.defaultScope)
+    }
+
+    // MARK: - Service
+
+    /// Runs the layers' background services and applies invalidations published by other instances to this
+    /// instance's local layers, until graceful shutdown or cancellation.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for layer in self.configuration.layers {
+                if let service = layer.service { group.addTask { try await service.run() } }
+            }
+            if let service = self.configuration.semantic?.index as? any Service {
+                group.addTask { try await service.run() }
+            }
+            if let bus = self.configuration.invalidationBus {
+                let events = try await bus.subscribe()
+                group.addTask {
+                    for await event in events.cancelOnGracefulShutdown() {
+                        await self.apply(event)
+                    }
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+            }
+        }
+    }
+
+    /// Applies another instance's invalidation to the local layers.
+    func apply(_ event: InvalidationEvent) async {
+        guard event.origin != self.configuration.instanceID else { return }
+        do {
+            _ = try await self.removeEverywhere(event.target, localOnly: true)
+        } catch {
+            self.logger.warning("remote invalidation failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A local backend that can drop everything it holds (used when an instance may have missed invalidations).
+public protocol LocallyClearable: Sendable {
+    /// Removes every entry; returns how many.
+    func removeAllLocal() async -> Int
+}

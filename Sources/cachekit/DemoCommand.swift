@@ -1,0 +1,98 @@
+import ArgumentParser
+import CacheKit
+import CacheKitMemory
+import Foundation
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the bundled support-desk workload through the embedded default cache and report.",
+        discussion: """
+            The embedded default is a memory L1 plus an in-memory semantic index: no servers, no API key. The \
+            upstream is simulated (it answers each question with its intent label after a realistic delay), so the \
+            report can say whether each semantic hit served the right answer.
+            """
+    )
+
+    @Option(help: "A workload file (JSON Lines of {\"request\", \"label\"}); default: the bundled one.")
+    var workload: String?
+
+    @Option(help: "Semantic similarity threshold.")
+    var threshold: Float = 0.75
+
+    @Option(help: "Simulated upstream time to first token, in milliseconds.")
+    var upstreamLatencyMs: Int = 60
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() async throws {
+        let source: String
+        let bytes: [UInt8]
+        if let path = self.workload {
+            source = path
+            bytes = try readInput(path)
+        } else {
+            guard let url = Bundle.module.url(forResource: "demo-workload", withExtension: "jsonl"),
+                let data = FileManager.default.contents(atPath: url.path)
+            else { throw CLIError("the bundled workload is missing from this build") }
+            source = "demo-workload.jsonl"
+            bytes = Array(data)
+        }
+        let items = try WorkloadItem.parse(bytes, source: source)
+        guard !items.isEmpty else { throw CLIError("\(source) has no requests") }
+
+        let embedder = HashingEmbeddingProvider(dimension: 512)
+        var configuration = CacheConfiguration()
+        configuration.layers = [.memory()]
+        configuration.semantic = .memorySemantic(embedder: embedder, threshold: self.threshold)
+        configuration.logger.logLevel = .error
+        let cache = MultiLayerCache(configuration: configuration)
+        var labels: [String: String] = [:]
+        for item in items {
+            if let text = item.request.messages.last(where: { $0.role == "user" })?.text { labels[text] = item.label }
+        }
+        let upstream = SimulatedUpstream(labels: labels, baseLatency: .milliseconds(self.upstreamLatencyMs))
+        if !self.json {
+            print("CacheKit demo: \(items.count) support questions through memory L1 + semantic index (\(embedder.model)).")
+            print("Simulated upstream: \(self.upstreamLatencyMs) ms to first token + 0.8 ms per token.\n")
+        }
+        let summary = try await WorkloadRunner(cache: cache, upstream: upstream).run(items) { done in
+            if !self.json, isatty(STDOUT_FILENO) != 0 {
+                print("\r  \(done)/\(items.count) requests", terminator: done == items.count ? "\n\n" : "")
+                fflush(nil)
+            }
+        }
+        if self.json {
+            print(String(decoding: summary.json.canonicalBytes(), as: UTF8.self))
+        } else {
+            print(Report.text(summary, statistics: cache.statistics()))
+        }
+    }
+}
+
+enum Report {
+    static func text(_ s: ReplaySummary, statistics: CacheStatistics) -> String {
+        func ms(_ ns: UInt64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
+        func percent(_ x: Int, _ of: Int) -> String { of == 0 ? "-" : String(format: "%.1f%%", 100 * Double(x) / Double(of)) }
+        let hits = s.hitsL1 + s.hitsL2 + s.semanticHits
+        var lines: [String] = []
+        lines.append("Requests            \(s.requests)   (\(String(format: "%.1f", s.seconds)) s)")
+        lines.append("Served from cache   \(hits)   hit rate \(percent(hits, s.requests))")
+        lines.append("  memory L1         \(s.hitsL1)")
+        if s.hitsL2 > 0 { lines.append("  L2                \(s.hitsL2)") }
+        lines.append("  semantic          \(s.semanticHits)   correct \(s.semanticCorrect), wrong \(s.semanticWrong)")
+        lines.append("Upstream calls      \(s.upstreamCalls)   (misses \(s.misses), bypassed \(s.bypasses))")
+        lines.append("")
+        lines.append("Latency             p50          p95")
+        lines.append("  cached            \(ms(s.cachedLatency.percentile(0.5)).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ms(s.cachedLatency.percentile(0.95)))")
+        lines.append("  upstream          \(ms(s.upstreamLatency.percentile(0.5)).padding(toLength: 12, withPad: " ", startingAt: 0)) \(ms(s.upstreamLatency.percentile(0.95)))")
+        lines.append("")
+        lines.append("Tokens saved        \(s.tokensSaved)")
+        lines.append("Money saved         $\(String(format: "%.6f", s.costSavedUSD))  (gpt-4o-mini list prices)")
+        if let semantic = statistics.semantic, semantic.nearMisses > 0 {
+            lines.append("Near misses         \(semantic.nearMisses) semantic misses within 0.1 of the threshold")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

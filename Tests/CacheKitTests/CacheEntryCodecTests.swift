@@ -1,0 +1,69 @@
+import CacheKit
+import CacheKitTesting
+import Testing
+
+@Suite("CacheEntry codec")
+struct CacheEntryCodecTests {
+    let entry = CacheEntry(
+        value: Array(#"{"answer":"Paris"}"#.utf8),
+        createdAt: CacheTime(millisecondsSinceEpoch: 1_700_000_000_000),
+        expiresAt: CacheTime(millisecondsSinceEpoch: 1_700_000_360_000),
+        staleUntil: CacheTime(millisecondsSinceEpoch: 1_700_000_420_000),
+        tags: ["product:123", "faq", "ünï ✓", ""],
+        usage: TokenUsage(promptTokens: 1200, completionTokens: 300, cachedPromptTokens: 1024, reasoningTokens: 17),
+        model: "gpt-4o-mini",
+        cost: 0.00042,
+        queryText: "capital of France?",
+        embeddingModel: "all-MiniLM-L6-v2"
+    )
+
+    @Test func roundTrip() throws {
+        #expect(try CacheEntryCodec.decode(CacheEntryCodec.encode(self.entry)) == self.entry)
+        let minimal = CacheEntry(value: [], createdAt: .distantPast, expiresAt: .distantFuture)
+        #expect(try CacheEntryCodec.decode(CacheEntryCodec.encode(minimal)) == minimal)
+    }
+
+    @Test func everySingleFlippedByteIsDetected() {
+        let bytes = CacheEntryCodec.encode(self.entry)
+        for index in bytes.indices {
+            for mask: UInt8 in [0x01, 0x80] {
+                var damaged = bytes
+                damaged[index] ^= mask
+                do {
+                    _ = try CacheEntryCodec.decode(damaged)
+                    Issue.record("a flipped bit at byte \(index) went undetected")
+                } catch {
+                    #expect(error.code == .corruptEntry)
+                }
+            }
+        }
+    }
+
+    @Test func everyTruncationIsDetected() {
+        let bytes = CacheEntryCodec.encode(self.entry)
+        for length in 0..<bytes.count {
+            #expect(throws: CacheError.self) { try CacheEntryCodec.decode(bytes.prefix(length)) }
+        }
+        #expect(throws: CacheError.self) { try CacheEntryCodec.decode(bytes + [0]) }
+    }
+
+    @Test func randomGarbageNeverCrashes() {
+        var generator = SeededGenerator(seed: 7)
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0..<200, using: &generator)
+            var bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if length > 5, Bool.random(using: &generator) { bytes.replaceSubrange(0..<4, with: [0x43, 0x4B, 0x45, 1]) }
+            #expect(throws: CacheError.self) { try CacheEntryCodec.decode(bytes) }
+        }
+    }
+
+    @Test func cappingNeverExtendsLife() {
+        let now = CacheTime(millisecondsSinceEpoch: 1_700_000_000_000)
+        let capped = self.entry.capped(by: .seconds(60), now: now)
+        #expect(capped.expiresAt == now + .seconds(60))
+        #expect(capped.staleUntil == now + .seconds(60))
+        let long = self.entry.capped(by: .seconds(86_400), now: now)
+        #expect(long.expiresAt == self.entry.expiresAt)
+        #expect(long.staleUntil == self.entry.staleUntil)
+    }
+}

@@ -1,0 +1,387 @@
+import CacheKit
+import CacheKitTesting
+import Testing
+
+@Suite("MultiLayerCache read/write path")
+struct MultiLayerCacheTests {
+    let clock = ManualClock()
+
+    func request(_ text: String, system: String = "You are helpful.", temperature: Double? = 0, model: String = "gpt-4o-mini") -> ChatRequest {
+        ChatRequest(model: model, messages: [.system(system), .user(text)], temperature: temperature)
+    }
+
+    func makeCache(
+        layers: [any CacheBackend],
+        ceilings: [Duration?]? = nil,
+        timeouts: [Duration?]? = nil,
+        semantic: SemanticLayer? = nil,
+        policy: CachePolicy = CachePolicy(),
+        failurePolicy: FailurePolicy = .treatAsMiss,
+        bus: (any InvalidationBus)? = nil
+    ) -> MultiLayerCache {
+        var configuration = CacheConfiguration(clock: self.clock)
+        configuration.layers = layers.enumerated().map { index, backend in
+            CacheLayer(
+                backend: backend,
+                options: .init(ttlCeiling: ceilings?[index], timeout: timeouts?[index], isShared: index > 0),
+                name: "L\(index + 1)"
+            )
+        }
+        configuration.semantic = semantic
+        configuration.policy = policy
+        configuration.failurePolicy = failurePolicy
+        configuration.invalidationBus = bus
+        return MultiLayerCache(configuration: configuration)
+    }
+
+    @Test func repeatedRequestIsServedFromL1WithTheSameBody() async throws {
+        let upstream = EchoCompletionProvider()
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let first = try await cache.completion(for: self.request("capital of France?"), upstream: upstream)
+        let second = try await cache.completion(for: self.request("capital of France?"), upstream: upstream)
+        #expect(first.outcome.source == .miss)
+        #expect(second.outcome.source == .hitL1)
+        #expect(second.response == first.response)
+        #expect(upstream.calls == 1)
+        let stats = cache.statistics()
+        #expect(stats.hits == 1 && stats.upstreamCalls == 1 && stats.requests == 2)
+        #expect(stats.tokensSaved == first.response.usage?.totalTokens)
+        #expect(stats.costSavedUSD > 0, "gpt-4o-mini is in the price table; a hit saves money")
+        #expect(stats.layers[0].hits == 1 && stats.layers[0].misses == 1)
+    }
+
+    @Test func hitInL2IsBackfilledIntoL1WithoutExtendingItsLife() async throws {
+        let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let l2 = InMemoryCacheBackend(clock: self.clock)
+        let writer = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock), l2], ceilings: [nil, nil])
+        let upstream = EchoCompletionProvider()
+        let control = CacheControl(ttl: .seconds(30))
+        _ = try await writer.completion(for: self.request("q"), control: control, upstream: upstream)
+
+        let reader = self.makeCache(layers: [l1, l2], ceilings: [.seconds(300), nil])
+        let fromL2 = try await reader.completion(for: self.request("q"), upstream: upstream)
+        #expect(fromL2.outcome.source == .hitL2)
+        #expect(l1.count("set") == 1, "an L2 hit was not backfilled into L1")
+        let key = reader.key(for: self.request("q"))
+        let inL1 = try #require(try await l1.get(key))
+        let inL2 = try #require(try await l2.get(key))
+        #expect(inL1.expiresAt == inL2.expiresAt, "the backfill changed the entry's expiry")
+        let fromL1 = try await reader.completion(for: self.request("q"), upstream: upstream)
+        #expect(fromL1.outcome.source == .hitL1)
+        #expect(upstream.calls == 1)
+        self.clock.advance(by: .seconds(31))
+        let expired = try await reader.completion(for: self.request("q"), upstream: upstream)
+        #expect(expired.outcome.source == .miss, "a backfilled copy outlived the original's TTL")
+    }
+
+    @Test func layerTTLCeilingCapsEntries() async throws {
+        let l1 = InMemoryCacheBackend(clock: self.clock)
+        let l2 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [l1, l2], ceilings: [.seconds(10), nil])
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        self.clock.advance(by: .seconds(11))
+        let second = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(second.outcome.source == .hitL2, "the L1 copy outlived its layer ceiling")
+        #expect(upstream.calls == 1)
+    }
+
+    @Test func aThousandConcurrentIdenticalMissesMakeOneUpstreamCall() async throws {
+        let upstream = EchoCompletionProvider(latency: .milliseconds(200))
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let request = self.request("stampede")
+        let responses = try await withThrowingTaskGroup(of: ChatResponse.self) { group in
+            for _ in 0..<1000 { group.addTask { try await cache.completion(for: request, upstream: upstream).response } }
+            var all: [ChatResponse] = []
+            for try await response in group { all.append(response) }
+            return all
+        }
+        #expect(upstream.calls == 1)
+        #expect(responses.count == 1000)
+        #expect(Set(responses.map(\.id)).count == 1, "waiters got different answers")
+        let stats = cache.statistics()
+        #expect(stats.upstreamCalls == 1)
+        #expect(stats.coalescedWaiters + stats.hits == 999)
+    }
+
+    @Test func staleEntryIsServedWhileExactlyOneRefreshRuns() async throws {
+        let upstream = EchoCompletionProvider()
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let control = CacheControl(ttl: .seconds(10), staleWhileRevalidate: .seconds(60))
+        let first = try await cache.completion(for: self.request("q"), control: control, upstream: upstream)
+        self.clock.advance(by: .seconds(20))
+        upstream.setLatency(.milliseconds(100))
+        let stale = try await withThrowingTaskGroup(of: CachedCompletion.self) { group in
+            for _ in 0..<20 { group.addTask { try await cache.completion(for: self.request("q"), control: control, upstream: upstream) } }
+            var all: [CachedCompletion] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        #expect(stale.allSatisfy { $0.outcome.isStale && $0.outcome.source == .hitL1 })
+        #expect(stale.allSatisfy { $0.response.id == first.response.id })
+        while cache.inFlightCalls > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(upstream.calls == 2, "expected exactly one background refresh, got \(upstream.calls - 1)")
+        let fresh = try await cache.completion(for: self.request("q"), control: control, upstream: upstream)
+        #expect(!fresh.outcome.isStale)
+        #expect(fresh.response.id != first.response.id, "the refresh did not replace the stale answer")
+        #expect(cache.statistics().refreshes == 1)
+        self.clock.advance(by: .seconds(200))
+        #expect(try await cache.completion(for: self.request("q"), control: control, upstream: upstream).outcome.source == .miss)
+    }
+
+    @Test func aFailingLayerIsAMissAndCounted() async throws {
+        let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let l2 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [broken, l2])
+        let upstream = EchoCompletionProvider()
+        broken.inject(.fail)
+        let first = try await cache.completion(for: self.request("q"), upstream: upstream)
+        let second = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(first.outcome.source == .miss)
+        #expect(second.outcome.source == .hitL2, "a failing L1 must not hide L2")
+        #expect(upstream.calls == 1)
+        let stats = cache.statistics()
+        #expect(stats.layers[0].errors >= 3, "get, set and get failures must be counted")
+    }
+
+    @Test func aHangingLayerTimesOutAndTheRequestIsAnswered() async throws {
+        let hung = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let cache = self.makeCache(layers: [hung], timeouts: [.milliseconds(50)])
+        let upstream = EchoCompletionProvider()
+        hung.inject(.hang)
+        defer { hung.inject(.none) }
+        // The hung operation never returns; reaching the expectations at all shows the request did not wait on it.
+        let result = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(result.outcome.source == .miss)
+        #expect(result.response.text == "answer to: q")
+        #expect(cache.statistics().layers[0].errors >= 2, "the timed-out get and set must be counted")
+        #expect(hung.injectedCount >= 2)
+    }
+
+    @Test func propagatePolicyThrowsTheLayerError() async throws {
+        let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        broken.inject(.fail)
+        let cache = self.makeCache(layers: [broken], failurePolicy: .propagate)
+        await #expect(throws: CacheError.self) {
+            _ = try await cache.completion(for: self.request("q"), upstream: EchoCompletionProvider())
+        }
+    }
+
+    @Test(arguments: [nil, 0.7, 1.0] as [Double?])
+    func nondeterministicRequestsAreNeverWritten(temperature: Double?) async throws {
+        let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let cache = self.makeCache(layers: [l1])
+        let upstream = EchoCompletionProvider()
+        for _ in 0..<3 {
+            let result = try await cache.completion(for: self.request("q", temperature: temperature), upstream: upstream)
+            #expect(result.outcome.source == .bypass)
+            #expect(result.outcome.skipReason == .nondeterministic)
+        }
+        #expect(upstream.calls == 3)
+        #expect(l1.operations.isEmpty, "a non-deterministic request touched the cache")
+        #expect(cache.statistics().skipped["nondeterministic"] == 3)
+    }
+
+    @Test func severalChoicesAreNondeterministic() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        var request = self.request("q")
+        request.n = 3
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: request, upstream: upstream)
+        _ = try await cache.completion(for: request, upstream: upstream)
+        #expect(upstream.calls == 2)
+    }
+
+    @Test func requestControls() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let upstream = EchoCompletionProvider()
+        let noStore = try await cache.completion(for: self.request("a"), control: CacheControl(noStore: true), upstream: upstream)
+        #expect(noStore.outcome.source == .miss)
+        #expect(try await cache.completion(for: self.request("a"), upstream: upstream).outcome.source == .miss, "no-store stored")
+        #expect(try await cache.completion(for: self.request("a"), upstream: upstream).outcome.source == .hitL1)
+        let refresh = try await cache.completion(for: self.request("a"), control: CacheControl(noCache: true), upstream: upstream)
+        #expect(refresh.outcome.source == .refresh)
+        #expect(upstream.calls == 3)
+        self.clock.advance(by: .seconds(30))
+        let young = try await cache.completion(for: self.request("a"), control: CacheControl(maxAge: .seconds(10)), upstream: upstream)
+        #expect(young.outcome.source == .miss, "max-age accepted an older entry")
+        let namespaced = try await cache.completion(for: self.request("a"), control: CacheControl(namespace: "other"), upstream: upstream)
+        #expect(namespaced.outcome.source == .miss, "a namespace override read the default namespace")
+        #expect(upstream.calls == 5)
+    }
+
+    @Test func upstreamErrorsAndRefusalsAreNeverCached() async throws {
+        let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let cache = self.makeCache(layers: [l1])
+        let upstream = EchoCompletionProvider()
+        upstream.failNext(1)
+        await #expect(throws: CacheError.self) { _ = try await cache.completion(for: self.request("q"), upstream: upstream) }
+        #expect(l1.count("set") == 0)
+        upstream.respond(with: try ChatResponse(json: Array(#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"no"},"finish_reason":"stop"}]}"#.utf8)))
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(l1.count("set") == 0, "a refusal was cached")
+        upstream.respond(with: nil)
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .hitL1)
+        #expect(upstream.calls == 3)
+        #expect(cache.statistics().upstreamErrors == 1)
+        #expect(cache.statistics().notStored == 1)
+    }
+
+    @Test func oversizeAnswersAreReturnedButNotStored() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], policy: CachePolicy(maximumValueBytes: 64))
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .miss)
+        #expect(cache.statistics().notStored == 2)
+    }
+
+    @Test func corruptEntryIsAMissAndIsDeleted() async throws {
+        let inner = InMemoryCacheBackend(clock: self.clock)
+        let faulty = FaultInjectingCacheBackend(inner)
+        let cache = self.makeCache(layers: [faulty])
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(inner.count == 1)
+        faulty.inject(.corruptReads)
+        let result = try await cache.lookup(self.request("q"))
+        #expect(result.entry == nil)
+        #expect(result.outcome.source == .miss)
+        #expect(inner.count == 0, "the corrupt entry was not deleted")
+        #expect(cache.statistics().layers[0].corruptEntries == 1)
+        faulty.inject(.none)
+        #expect(try await cache.completion(for: self.request("q"), upstream: upstream).response.text == "answer to: q")
+    }
+
+    @Test func storedBytesThatAreNotAResponseAreDroppedAndAnsweredUpstream() async throws {
+        let l1 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [l1])
+        let key = cache.key(for: self.request("q"))
+        try await l1.set(CacheEntry(value: Array("not json".utf8), createdAt: self.clock.now(), expiresAt: self.clock.now() + .seconds(60)), for: key)
+        let upstream = EchoCompletionProvider()
+        let result = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(result.response.text == "answer to: q")
+        #expect(upstream.calls == 1)
+        #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .hitL1)
+    }
+
+    @Test func tenantsNeverShareExactEntries() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("q"), in: CacheScope(tenant: "a"), upstream: upstream)
+        let b = try await cache.completion(for: self.request("q"), in: CacheScope(tenant: "b"), upstream: upstream)
+        #expect(b.outcome.source == .miss)
+        #expect(try await cache.completion(for: self.request("q"), in: CacheScope(tenant: "a"), upstream: upstream).outcome.source == .hitL1)
+        #expect(upstream.calls == 2)
+    }
+
+    func semanticLayer(threshold: Float = 0.8) -> SemanticLayer {
+        SemanticLayer(index: InMemorySemanticIndex(dimension: 256, clock: self.clock), embedder: HashingEmbeddingProvider(dimension: 256), threshold: threshold)
+    }
+
+    @Test func paraphraseIsASemanticHitAndIsBackfilled() async throws {
+        let l1 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [l1], semantic: self.semanticLayer())
+        let upstream = EchoCompletionProvider()
+        let original = try await cache.completion(for: self.request("how do I reset my account password"), upstream: upstream)
+        let paraphrase = try await cache.completion(for: self.request("how do I reset my account password please"), upstream: upstream)
+        #expect(paraphrase.outcome.source == .semanticHit)
+        #expect((paraphrase.outcome.similarity ?? 0) >= 0.8)
+        #expect(paraphrase.response == original.response)
+        let again = try await cache.completion(for: self.request("how do I reset my account password please"), upstream: upstream)
+        #expect(again.outcome.source == .hitL1, "a semantic hit was not backfilled under the new key")
+        let unrelated = try await cache.completion(for: self.request("what time is the train to Lyon"), upstream: upstream)
+        #expect(unrelated.outcome.source == .miss)
+        #expect(unrelated.outcome.nearestSimilarity.map { $0 < 0.8 } ?? true)
+        #expect(upstream.calls == 2)
+        #expect(cache.statistics().semantic?.hits == 1)
+    }
+
+    @Test func tenantsNeverShareSemanticEntries() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("how do I reset my account password"), in: CacheScope(tenant: "a"), upstream: upstream)
+        let other = try await cache.completion(for: self.request("how do I reset my account password please"), in: CacheScope(tenant: "b"), upstream: upstream)
+        #expect(other.outcome.source == .miss, "tenant b got tenant a's answer semantically")
+        #expect(other.outcome.nearestSimilarity == nil, "tenant b's search saw tenant a's record")
+        #expect(upstream.calls == 2)
+    }
+
+    @Test func followUpInAnotherConversationIsNotASemanticHit() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer(threshold: 0.5))
+        let upstream = EchoCompletionProvider()
+        let android = ChatRequest(
+            model: "gpt-4o-mini",
+            messages: [.system("Support bot."), .user("My phone is an Android."), .assistant("Got it."), .user("How do I reset it?")],
+            temperature: 0
+        )
+        let iphone = ChatRequest(
+            model: "gpt-4o-mini",
+            messages: [.system("Support bot."), .user("My phone is an iPhone."), .assistant("Got it."), .user("How do I reset it?")],
+            temperature: 0
+        )
+        _ = try await cache.completion(for: android, upstream: upstream)
+        let result = try await cache.completion(for: iphone, upstream: upstream)
+        #expect(result.outcome.source == .miss, "a follow-up matched another conversation's answer")
+        #expect(upstream.calls == 2)
+        var otherSystem = android
+        otherSystem.body["messages"] = .array(
+            [ChatMessage.system("Sales bot."), .user("My phone is an Android."), .assistant("Got it."), .user("How do I reset it?")].map { .object($0.fields) }
+        )
+        #expect(try await cache.completion(for: otherSystem, upstream: upstream).outcome.source == .miss)
+    }
+
+    @Test func failingSemanticLayerIsAMiss() async throws {
+        struct BrokenEmbedder: EmbeddingProvider {
+            var model: String { "broken" }
+            var dimension: Int { 256 }
+            func embed(_ texts: [String]) async throws -> [[Float]] { throw CacheError(.unavailable, "down") }
+        }
+        var semantic = self.semanticLayer()
+        semantic.embedder = BrokenEmbedder()
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: semantic)
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("q"), upstream: upstream)
+        #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .hitL1)
+        #expect((cache.statistics().semantic?.errors ?? 0) >= 2)
+    }
+
+    @Test func invalidationByTagRemovesFromEveryLayerAndOtherInstances() async throws {
+        let bus = InProcessInvalidationBus()
+        let shared = InMemoryCacheBackend(clock: self.clock)
+        let localA = InMemoryCacheBackend(clock: self.clock)
+        let localB = InMemoryCacheBackend(clock: self.clock)
+        let a = self.makeCache(layers: [localA, shared], semantic: nil, bus: bus)
+        let b = self.makeCache(layers: [localB, shared], semantic: nil, bus: bus)
+        let runB = Task { try await b.run() }
+        defer { runB.cancel() }
+        while bus.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let upstream = EchoCompletionProvider()
+        let tagged = CacheControl(tags: ["product:123"])
+        _ = try await a.completion(for: self.request("price of 123"), control: tagged, upstream: upstream)
+        _ = try await a.completion(for: self.request("price of 456"), control: CacheControl(tags: ["product:456"]), upstream: upstream)
+        #expect(try await b.completion(for: self.request("price of 123"), upstream: upstream).outcome.source == .hitL2)
+        #expect(try await b.completion(for: self.request("price of 123"), upstream: upstream).outcome.source == .hitL1)
+        #expect(localB.count == 1)
+        let removed = try await a.invalidate(.tag("product:123"))
+        #expect(removed == 2, "A's L1 and the shared L2 each held one tagged entry")
+        var waited = 0
+        while localB.count > 0, waited < 200 {
+            try await Task.sleep(for: .milliseconds(5))
+            waited += 1
+        }
+        #expect(localB.count == 0, "instance B's L1 kept an invalidated entry")
+        #expect(try await b.completion(for: self.request("price of 123"), upstream: upstream).outcome.source == .miss)
+        #expect(try await a.completion(for: self.request("price of 456"), upstream: upstream).outcome.source == .hitL1, "an untagged entry was invalidated")
+    }
+
+    @Test func scopeVersionBumpStartsFresh() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let upstream = EchoCompletionProvider()
+        let v1 = CacheScope(tenant: "t", namespace: "faq", version: "1")
+        _ = try await cache.completion(for: self.request("q"), in: v1, upstream: upstream)
+        #expect(try await cache.completion(for: self.request("q"), in: v1.with(version: "2"), upstream: upstream).outcome.source == .miss)
+        #expect(try await cache.invalidate(.scope(v1)) == 1)
+        #expect(try await cache.completion(for: self.request("q"), in: v1, upstream: upstream).outcome.source == .miss)
+    }
+}
