@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "CacheKit", targets: ["CacheKit"]),
         .library(name: "CacheKitMemory", targets: ["CacheKitMemory"]),
+        .library(name: "CacheKitRedis", targets: ["CacheKitRedis"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
@@ -29,6 +30,20 @@ let package = Package(
         ),
         .target(name: "CacheKitMemory", dependencies: ["CacheKit"]),
         .target(name: "CacheKitTesting", dependencies: ["CacheKit"]),
+        .systemLibrary(
+            name: "CCacheKitHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]
+        ),
+        .target(
+            name: "CacheKitRedis",
+            dependencies: [
+                "CacheKit", "CCacheKitHiredis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "cachekit",
             dependencies: [
@@ -40,5 +55,6 @@ let package = Package(
         ),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
+        .testTarget(name: "CacheKitRedisTests", dependencies: ["CacheKitRedis", "CacheKitMemory", "CacheKitTesting"]),
     ]
 )

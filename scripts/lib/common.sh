@@ -5,7 +5,9 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates)
+TEST_APT_PACKAGES=(ca-certificates pkg-config libhiredis-dev redis-server)
+
+REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 
 log() { printf '[cachekit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -36,9 +38,45 @@ ensure_apt_packages() {
 STARTED_SERVICES=()
 
 start_services() {
-  # No servers are needed yet: the memory layers run in-process. Redis and PostgreSQL are started here when
-  # their backends land, and registered in STARTED_SERVICES so stop_services stops them.
-  :
+  start_redis
+}
+
+# Redis: no persistence, loopback only. An ACL user `cachekit-acl` (password `acl-secret`) exists for the
+# authentication tests; the default user needs no password.
+start_redis() {
+  local dir="$CACHEKIT_STATE_DIR/redis"
+  mkdir -p "$dir"
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "a Redis already answers on port $REDIS_PORT; stopping it first"
+    redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    sleep 0.5
+  fi
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+    --user cachekit-acl on '>acl-secret' '~*' '&*' '+@all' >/dev/null
+  for _ in $(seq 1 50); do
+    redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null || { log "redis-server did not start"; cat "$dir/redis.log" >&2; exit 1; }
+  STARTED_SERVICES+=(redis)
+  export CACHEKIT_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+  log "redis-server on 127.0.0.1:$REDIS_PORT"
+}
+
+stop_redis() {
+  redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+}
+
+# The suite must never send KEYS, FLUSHDB or FLUSHALL: checked on the server's own command statistics.
+check_redis_commandstats() {
+  local forbidden
+  forbidden=$(redis-cli -p "$REDIS_PORT" info commandstats | grep -E '^cmdstat_(keys|flushdb|flushall):' || true)
+  if [ -n "$forbidden" ]; then
+    log "forbidden Redis commands were sent: $forbidden"
+    return 1
+  fi
+  log "redis commandstats: no KEYS, FLUSHDB or FLUSHALL ($(redis-cli -p "$REDIS_PORT" info commandstats | grep -c '^cmdstat_') distinct commands seen)"
 }
 
 stop_services() {

@@ -35,13 +35,22 @@ public struct CanonicalJSONWriter: Sendable {
     /// Appends an object, leaving out the members whose names are in `excluded`.
     public mutating func write(members: [String: JSONValue], excluding excluded: Set<String>?) {
         self.bytes.append(UInt8(ascii: "{"))
+        // Sort (name, value) pairs once: no second hash lookup per member.
+        var pairs: [(key: String, value: JSONValue)] = []
+        pairs.reserveCapacity(members.count)
+        if let excluded, !excluded.isEmpty {
+            for member in members where !excluded.contains(member.key) { pairs.append(member) }
+        } else {
+            for member in members { pairs.append(member) }
+        }
+        if pairs.count > 1 { pairs.sort { Self.utf16Precedes($0.key, $1.key) } }
         var first = true
-        for name in Self.sortedNames(members.keys, excluding: excluded) {
+        for (name, value) in pairs {
             if !first { self.bytes.append(UInt8(ascii: ",")) }
             first = false
             self.write(string: name)
             self.bytes.append(UInt8(ascii: ":"))
-            self.write(members[name]!)
+            self.write(value)
         }
         self.bytes.append(UInt8(ascii: "}"))
     }
@@ -49,15 +58,6 @@ public struct CanonicalJSONWriter: Sendable {
     /// Appends raw, already valid JSON text (used for fixed punctuation and member names).
     public mutating func writeRaw(_ text: StaticString) {
         self.bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
-    }
-
-    /// Member names in RFC 8785 order (UTF-16 code units).
-    static func sortedNames(_ names: Dictionary<String, JSONValue>.Keys, excluding excluded: Set<String>?) -> [String] {
-        var sorted = [String]()
-        sorted.reserveCapacity(names.count)
-        for name in names where excluded?.contains(name) != true { sorted.append(name) }
-        sorted.sort(by: Self.utf16Precedes)
-        return sorted
     }
 
     /// RFC 8785 §3.2.3: compare names as arrays of UTF-16 code units. UTF-8 byte order agrees with it except when
@@ -81,32 +81,67 @@ public struct CanonicalJSONWriter: Sendable {
     /// Appends a string with RFC 8785 escaping: `"` `\` and control characters only.
     public mutating func write(string: String) {
         self.bytes.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { utf8 in
-            var runStart = 0
-            for i in 0..<utf8.count {
-                let byte = utf8[i]
-                guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
-                if runStart < i { self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-                runStart = i + 1
-                self.bytes.append(UInt8(ascii: "\\"))
-                switch byte {
-                case 0x22: self.bytes.append(0x22)
-                case 0x5C: self.bytes.append(0x5C)
-                case 0x08: self.bytes.append(UInt8(ascii: "b"))
-                case 0x09: self.bytes.append(UInt8(ascii: "t"))
-                case 0x0A: self.bytes.append(UInt8(ascii: "n"))
-                case 0x0C: self.bytes.append(UInt8(ascii: "f"))
-                case 0x0D: self.bytes.append(UInt8(ascii: "r"))
-                default:
-                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    self.bytes.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-                }
-            }
-            if runStart < utf8.count { self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
-        }
+        let contiguous = string.utf8.withContiguousStorageIfAvailable { Self.appendEscaped($0, to: &self.bytes) }
+        if contiguous == nil { Self.appendEscaped(Array(string.utf8), to: &self.bytes) }
         self.bytes.append(UInt8(ascii: "\""))
     }
+
+    @discardableResult
+    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) -> Bool {
+        var runStart = 0
+        var i = 0
+        let count = utf8.count
+        guard let base = utf8.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        while i < count {
+            // Skip 8 bytes at a time while none needs escaping (the common case: plain text). SWAR: a byte is
+            // below 0x20, or equal to '"' or '\\', exactly when the corresponding high bit below is set.
+            while i + 8 <= count {
+                let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let special =
+                    ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                if special & highs != 0 { break }
+                i += 8
+            }
+            guard i < count else { break }
+            let byte = utf8[i]
+            if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                i += 1
+                continue
+            }
+            if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+            runStart = i + 1
+            i += 1
+            bytes.append(UInt8(ascii: "\\"))
+            switch byte {
+            case 0x22: bytes.append(0x22)
+            case 0x5C: bytes.append(0x5C)
+            case 0x08: bytes.append(UInt8(ascii: "b"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0C: bytes.append(UInt8(ascii: "f"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            default:
+                bytes.append(UInt8(ascii: "u"))
+                bytes.append(0x30)
+                bytes.append(0x30)
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
+            }
+        }
+        if runStart < count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+        return true
+    }
+
+    private static func appendEscaped(_ utf8: [UInt8], to bytes: inout [UInt8]) {
+        utf8.withUnsafeBufferPointer { _ = appendEscaped($0, to: &bytes) }
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x61 + value - 10 }
 
     /// Appends a number in ECMAScript `Number.prototype.toString` form (RFC 8785 §3.2.2.3).
     /// Non-finite numbers cannot occur in parsed JSON; written values are replaced by `null` as JavaScript does.
@@ -120,10 +155,32 @@ public struct CanonicalJSONWriter: Sendable {
             return
         }
         if number.rounded(.towardZero) == number, abs(number) < 9_007_199_254_740_992 {
-            self.bytes.append(contentsOf: String(Int64(number)).utf8)
+            self.write(integer: Int64(number))
             return
         }
         self.bytes.append(contentsOf: ECMAScriptNumber.format(number).utf8)
+    }
+}
+
+extension CanonicalJSONWriter {
+    /// Appends a decimal integer without going through `String`.
+    mutating func write(integer: Int64) {
+        if integer < 0 { self.bytes.append(UInt8(ascii: "-")) }
+        var magnitude = integer.magnitude
+        if magnitude < 10 {
+            self.bytes.append(0x30 + UInt8(magnitude))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits, written backwards
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while magnitude > 0 {
+                count += 1
+                buffer[24 - count] = 0x30 + UInt8(magnitude % 10)
+                magnitude /= 10
+            }
+            self.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
     }
 }
 

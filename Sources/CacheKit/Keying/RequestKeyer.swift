@@ -57,7 +57,7 @@ public struct RequestKeyer: Sendable {
     }
 
     private func document(member: StaticString, _ body: [String: JSONValue], scope: CacheScope) -> [UInt8] {
-        var writer = CanonicalJSONWriter(capacity: 512)
+        var writer = CanonicalJSONWriter(capacity: 4096)
         writer.writeRaw("{\"")
         writer.writeRaw(member)
         writer.writeRaw("\":")

@@ -1,0 +1,72 @@
+// Times CacheKit operations in one process and prints nanoseconds per operation as JSON, for the side-by-side
+// scripts in compare/. Usage: cachekit-bench REQUEST.json
+import CacheKit
+import CacheKitMemory
+import Foundation
+
+@inline(never) func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
+
+/// The median over `rounds` rounds of the mean ns/op of `iterations` runs of `body`.
+func measure(rounds: Int = 7, iterations: Int, _ body: () -> Void) -> Double {
+    var samples: [Double] = []
+    for _ in 0..<rounds {
+        let start = ContinuousClock.now
+        for _ in 0..<iterations { body() }
+        let elapsed = ContinuousClock.now - start
+        samples.append(Double(elapsed.components.attoseconds) / 1e9 / Double(iterations) + Double(elapsed.components.seconds) * 1e9 / Double(iterations))
+    }
+    return samples.sorted()[rounds / 2]
+}
+
+func measureAsync(rounds: Int = 7, iterations: Int, _ body: () async throws -> Void) async throws -> Double {
+    var samples: [Double] = []
+    for _ in 0..<rounds {
+        let start = ContinuousClock.now
+        for _ in 0..<iterations { try await body() }
+        let elapsed = ContinuousClock.now - start
+        samples.append((Double(elapsed.components.seconds) * 1e18 + Double(elapsed.components.attoseconds)) / 1e9 / Double(iterations))
+    }
+    return samples.sorted()[rounds / 2]
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 2, let data = FileManager.default.contents(atPath: arguments[1]) else {
+    FileHandle.standardError.write("usage: cachekit-bench REQUEST.json\n".data(using: .utf8)!)
+    exit(2)
+}
+let request = try ChatRequest(json: Array(data))
+let keyer = RequestKeyer()
+let scope = CacheScope.default
+var results: [String: JSONValue] = [:]
+results["request_bytes"] = .number(Double(keyer.canonicalBytes(for: request, in: scope).count))
+results["key_ns"] = .number(measure(iterations: 20_000) { consume(keyer.key(for: request, in: scope)) })
+let canonical = keyer.canonicalBytes(for: request, in: scope)
+results["canonical_ns"] = .number(measure(iterations: 20_000) { consume(keyer.canonicalBytes(for: request, in: scope)) })
+results["sha256_ns"] = .number(measure(iterations: 20_000) { consume(Digest256(hashing: canonical)) })
+
+let digests = (0..<10_000).map { Digest256(hashing: Array("k\($0)".utf8)) }
+let dictionary = Dictionary(uniqueKeysWithValues: digests.map { ($0, [UInt8](repeating: 1, count: 2048)) })
+var index = 0
+results["dictionary_hot_ns"] = .number(measure(iterations: 1_000_000) { consume(dictionary[digests[42]]) })
+results["dictionary_random_ns"] = .number(measure(iterations: 1_000_000) {
+    consume(dictionary[digests[index]])
+    index = (index &+ 7919) % digests.count
+})
+
+// Measured from a task on the global executor, as a server's request handler runs: top-level code runs on the
+// main actor, and every await from there would hop threads.
+results.merge(try await Task.detached { () async throws -> [String: JSONValue] in
+    var results: [String: JSONValue] = [:]
+    var configuration = CacheConfiguration()
+    configuration.layers = [.memory()]
+    configuration.logger.logLevel = .error
+    let cache = MultiLayerCache(configuration: configuration)
+    let upstream = ClosureCompletionProvider { request in
+        ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500), usage: TokenUsage(promptTokens: 500, completionTokens: 400))
+    }
+    _ = try await cache.completion(for: request, upstream: upstream)
+    results["l1_hit_lookup_ns"] = .number(try await measureAsync(iterations: 20_000) { consume(try await cache.lookup(request)) })
+    results["l1_hit_completion_ns"] = .number(try await measureAsync(iterations: 5_000) { consume(try await cache.completion(for: request, upstream: upstream)) })
+    return results
+}.value) { $1 }
+print(String(decoding: JSONValue.object(results).canonicalBytes(), as: UTF8.self))

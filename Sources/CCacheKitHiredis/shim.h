@@ -1,0 +1,34 @@
+#ifndef CACHEKIT_HIREDIS_SHIM_H
+#define CACHEKIT_HIREDIS_SHIM_H
+
+// Debian 12 ships hiredis 0.14.1 (RESP2, no TLS, no redisConnectWithOptions). Everything CacheKit uses exists
+// there; anything newer must be guarded with HIREDIS_MAJOR/HIREDIS_MINOR.
+#include <hiredis/hiredis.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+static inline redisContext *cachekit_redis_connect_tcp(const char *host, int port, long timeout_ms) {
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    return redisConnectWithTimeout(host, port, tv);
+}
+
+static inline redisContext *cachekit_redis_connect_unix(const char *path, long timeout_ms) {
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    return redisConnectUnixWithTimeout(path, tv);
+}
+
+/// Sets the read/write timeout of an established connection; 0 means none. Returns REDIS_OK or REDIS_ERR.
+static inline int cachekit_redis_set_timeout(redisContext *c, long timeout_ms) {
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    return redisSetTimeout(c, tv);
+}
+
+/// Unblocks a thread that is reading from `c` (used to stop a subscriber); the context is unusable afterwards.
+static inline void cachekit_redis_shutdown_socket(redisContext *c) {
+    if (c != NULL && c->fd >= 0) { shutdown(c->fd, SHUT_RDWR); }
+}
+
+static inline int cachekit_redis_version_major(void) { return HIREDIS_MAJOR; }
+static inline int cachekit_redis_version_minor(void) { return HIREDIS_MINOR; }
+
+#endif

@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A fixed set of threads for blocking C calls (hiredis, libpq, libcurl), so they never block Swift's cooperative
+/// thread pool (the same approach as sqlite-nio's `NIOThreadPool`).
+///
+/// Jobs run in submission order on the first free thread. `shutdown()` lets queued jobs finish, then joins the
+/// threads; jobs submitted after it are run inline on the caller's thread so that nothing is lost.
+public final class BlockingThreadPool: @unchecked Sendable {
+    // Invariant: `queue`, `stopping` and `threads` are touched only with `mutex` held; `condition` is signalled
+    // with it held. The pthread objects are created in `init` and destroyed in `deinit` after the threads are joined.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private var queue: [@Sendable () -> Void] = []
+    private var head = 0
+    private var stopping = false
+    private var threads: [pthread_t] = []
+    /// The pool's name (thread names start with it).
+    public let name: String
+
+    /// Starts `threadCount` threads.
+    public init(threadCount: Int, name: String) {
+        self.name = name
+        pthread_mutex_init(self.mutex, nil)
+        pthread_cond_init(self.condition, nil)
+        for index in 0..<max(1, threadCount) {
+            let box = Unmanaged.passRetained(ThreadStart(pool: self, name: "\(name)-\(index)"))
+            #if canImport(Darwin)
+            var thread: pthread_t?
+            #else
+            var thread = pthread_t()
+            #endif
+            let rc = pthread_create(&thread, nil, { argument in
+                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
+                start.pool.work(name: start.name)
+                return nil
+            }, box.toOpaque())
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            #if canImport(Darwin)
+            self.threads.append(thread!)
+            #else
+            self.threads.append(thread)
+            #endif
+        }
+    }
+
+    private final class ThreadStart {
+        unowned let pool: BlockingThreadPool
+        let name: String
+        init(pool: BlockingThreadPool, name: String) {
+            self.pool = pool
+            self.name = name
+        }
+    }
+
+    deinit {
+        self.shutdown()
+        pthread_cond_destroy(self.condition)
+        pthread_mutex_destroy(self.mutex)
+        self.condition.deallocate()
+        self.mutex.deallocate()
+    }
+
+    private func work(name _: String) {
+        while true {
+            pthread_mutex_lock(self.mutex)
+            while self.head == self.queue.count, !self.stopping { pthread_cond_wait(self.condition, self.mutex) }
+            if self.head == self.queue.count {
+                pthread_mutex_unlock(self.mutex)
+                return
+            }
+            let job = self.queue[self.head]
+            self.head += 1
+            if self.head > 1024, self.head * 2 > self.queue.count {
+                self.queue.removeFirst(self.head)
+                self.head = 0
+            }
+            pthread_mutex_unlock(self.mutex)
+            job()
+        }
+    }
+
+    /// Queues `job` to run on one of the pool's threads.
+    public func submit(_ job: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(self.mutex)
+        guard !self.stopping else {
+            pthread_mutex_unlock(self.mutex)
+            job()
+            return
+        }
+        self.queue.append(job)
+        pthread_cond_signal(self.condition)
+        pthread_mutex_unlock(self.mutex)
+    }
+
+    /// Runs `body` on a pool thread and returns its result. The caller's task suspends; no cooperative thread blocks.
+    /// Cancellation does not interrupt `body` (C calls cannot be interrupted): callers bound their calls with
+    /// timeouts and discard state that a cancelled call left behind.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            self.submit { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Stops accepting work, lets queued jobs finish, and joins the threads. Idempotent.
+    public func shutdown() {
+        pthread_mutex_lock(self.mutex)
+        let threads = self.threads
+        self.threads = []
+        self.stopping = true
+        pthread_cond_broadcast(self.condition)
+        pthread_mutex_unlock(self.mutex)
+        let current = pthread_self()
+        for thread in threads where pthread_equal(thread, current) == 0 { pthread_join(thread, nil) }
+    }
+}

@@ -1,0 +1,211 @@
+import CacheKit
+import Logging
+import Metrics
+import ServiceLifecycle
+
+/// The shared L2: entries in Redis, shared by every instance, over hiredis.
+///
+/// Key layout under `keyPrefix` (only hex after the prefix, so no user character ever reaches a key or a pattern):
+/// - entry: `<prefix>:e:<scope id (32 hex)>:<key digest (64 hex)>` → `CacheEntryCodec` bytes, expiring with `PX` at
+///   the entry's `staleUntil`;
+/// - tag: `<prefix>:t:<SHA-256 of the tag (64 hex)>` → a set of entry keys, written in the same `MULTI` as the entry
+///   and expiring no earlier than its longest-lived member.
+///
+/// Removal by tag reads and deletes the tag set atomically (`MULTI SMEMBERS DEL`), then deletes the members; removal
+/// by scope walks `SCAN MATCH <prefix>:e:<scope id>:*`. `KEYS`, `FLUSHDB` and `FLUSHALL` are never sent.
+/// Cancellation and failure semantics are those of the connection pool: see `RedisConnectionPool`.
+public final class RedisCacheBackend: CacheBackend, Service {
+    public let configuration: RedisConfiguration
+    public var name: String { self.configuration.name }
+    let pool: RedisConnectionPool
+    private let clock: any CacheClock
+    private let logger: Logger
+    private let commands: Counter
+    private let errors: Counter
+
+    /// Creates the backend. Nothing connects until the first command (or `run()`).
+    public init(configuration: RedisConfiguration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.redis")) {
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.pool = RedisConnectionPool(configuration: configuration, logger: logger)
+        self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: [("backend", configuration.name)])
+        self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: [("backend", configuration.name)])
+    }
+
+    // MARK: Keys
+
+    func entryKey(_ key: CacheKey) -> [UInt8] {
+        Array("\(self.configuration.keyPrefix):e:\(String(key.scopeID.hex.prefix(32))):\(key.digest.hex)".utf8)
+    }
+
+    func tagKey(_ tag: String) -> [UInt8] {
+        Array("\(self.configuration.keyPrefix):t:\(Digest256(hashing: Array(tag.utf8)).hex)".utf8)
+    }
+
+    /// The `SCAN MATCH` pattern of a scope's entries, with glob characters of the prefix escaped.
+    func scopePattern(_ scope: CacheScope) -> [UInt8] {
+        var pattern = ""
+        for character in self.configuration.keyPrefix {
+            if "*?[]\\".contains(character) { pattern.append("\\") }
+            pattern.append(character)
+        }
+        return Array("\(pattern):e:\(scope.idPrefix):*".utf8)
+    }
+
+    // MARK: CacheBackend
+
+    public func get(_ key: CacheKey) async throws -> CacheEntry? {
+        let redisKey = self.entryKey(key)
+        let value = try await self.run { connection throws(CacheError) in try connection.execute([Array("GET".utf8), redisKey]) }
+        return try self.decode(value)
+    }
+
+    public func get(_ keys: [CacheKey]) async throws -> [CacheEntry?] {
+        guard !keys.isEmpty else { return [] }
+        let arguments = [Array("MGET".utf8)] + keys.map(self.entryKey)
+        let value = try await self.run { connection throws(CacheError) in try connection.execute(arguments) }
+        guard let values = value.array, values.count == keys.count else {
+            throw CacheError(.commandFailed, "MGET returned an unexpected reply", backend: self.name)
+        }
+        return try values.map(self.decode)
+    }
+
+    private func decode(_ value: RedisValue) throws(CacheError) -> CacheEntry? {
+        guard case .bulk(let bytes) = value else { return nil }
+        let entry: CacheEntry
+        do {
+            entry = try CacheEntryCodec.decode(bytes)
+        } catch {
+            throw CacheError(error.code, error.message, backend: self.name)
+        }
+        guard entry.isUsable(at: self.clock.now()) else { return nil }
+        return entry
+    }
+
+    public func set(_ entry: CacheEntry, for key: CacheKey) async throws {
+        try await self.set([(key, entry)])
+    }
+
+    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+        guard !entries.isEmpty else { return }
+        let now = self.clock.now()
+        var commands: [[[UInt8]]] = [[Array("MULTI".utf8)]]
+        for (key, entry) in entries {
+            let redisKey = self.entryKey(key)
+            let ttl = (entry.staleUntil - now).milliseconds
+            guard ttl > 0 else {
+                commands.append([Array("DEL".utf8), redisKey])
+                continue
+            }
+            let milliseconds = Array(String(ttl).utf8)
+            commands.append([Array("SET".utf8), redisKey, CacheEntryCodec.encode(entry), Array("PX".utf8), milliseconds])
+            for tag in Set(entry.tags) {
+                let tagKey = self.tagKey(tag)
+                commands.append([Array("SADD".utf8), tagKey, redisKey])
+                // A new set has no TTL (NX sets it); an existing one only ever lives longer (GT).
+                commands.append([Array("PEXPIRE".utf8), tagKey, milliseconds, Array("NX".utf8)])
+                commands.append([Array("PEXPIRE".utf8), tagKey, milliseconds, Array("GT".utf8)])
+            }
+        }
+        commands.append([Array("EXEC".utf8)])
+        let transaction = commands
+        let replies = try await self.run { connection throws(CacheError) in try connection.pipeline(transaction) }
+        for reply in replies {
+            if case .error(let message) = reply {
+                throw CacheError(.commandFailed, "write failed: \(message.prefix(120))", backend: self.name)
+            }
+        }
+        if case .null = replies.last ?? .null {
+            throw CacheError(.commandFailed, "write transaction was aborted", backend: self.name)
+        }
+    }
+
+    public func remove(_ key: CacheKey) async throws -> Bool {
+        let redisKey = self.entryKey(key)
+        let value = try await self.run { connection throws(CacheError) in try connection.execute([Array("DEL".utf8), redisKey]) }
+        return (value.integer ?? 0) > 0
+    }
+
+    public func removeAll(taggedWith tag: String) async throws -> Int {
+        let tagKey = self.tagKey(tag)
+        let replies = try await self.run { connection throws(CacheError) in
+            try connection.pipeline([[Array("MULTI".utf8)], [Array("SMEMBERS".utf8), tagKey], [Array("DEL".utf8), tagKey], [Array("EXEC".utf8)]])
+        }
+        guard let results = replies.last?.array, let members = results.first?.array else { return 0 }
+        return try await self.delete(members.compactMap(\.bytes))
+    }
+
+    public func removeAll(in scope: CacheScope) async throws -> Int {
+        let pattern = self.scopePattern(scope)
+        var cursor: [UInt8] = Array("0".utf8)
+        var removed = 0
+        repeat {
+            let current = cursor
+            let reply = try await self.run { connection throws(CacheError) in
+                try connection.execute([Array("SCAN".utf8), current, Array("MATCH".utf8), pattern, Array("COUNT".utf8), Array("1000".utf8)])
+            }
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].bytes, let keys = parts[1].array else {
+                throw CacheError(.commandFailed, "SCAN returned an unexpected reply", backend: self.name)
+            }
+            removed += try await self.delete(keys.compactMap(\.bytes))
+            cursor = next
+        } while cursor != Array("0".utf8)
+        return removed
+    }
+
+    private func delete(_ keys: [[UInt8]]) async throws -> Int {
+        var removed = 0
+        var start = 0
+        while start < keys.count {
+            let batch = Array(keys[start..<min(keys.count, start + 500)])
+            start += batch.count
+            let reply = try await self.run { connection throws(CacheError) in try connection.execute([Array("DEL".utf8)] + batch) }
+            removed += Int(reply.integer ?? 0)
+        }
+        return removed
+    }
+
+    /// Runs one pooled call, counting commands and errors.
+    func run<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws(CacheError) -> T) async throws -> T {
+        self.commands.increment()
+        do {
+            return try await self.pool.withConnection(body)
+        } catch {
+            if !(error is CancellationError) { self.errors.increment() }
+            throw error
+        }
+    }
+
+    /// Pool figures: open and idle connections, waiters, connections created and destroyed.
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+
+    /// Checks the pool's connections every second until graceful shutdown, then closes them.
+    public func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            } catch {
+                break
+            }
+            await self.pool.healthCheck()
+        }
+        self.pool.shutdown()
+    }
+}
+
+extension CacheLayer {
+    /// A shared Redis layer (L2). Entries live here at most `ttlCeiling` (default: their own TTL); each operation is
+    /// bounded by `timeout` (default 250 ms) and treated as a miss past it under the default failure policy.
+    public static func redis(
+        _ configuration: RedisConfiguration,
+        ttlCeiling: Duration? = nil,
+        timeout: Duration? = .milliseconds(250),
+        clock: any CacheClock = SystemCacheClock()
+    ) -> CacheLayer {
+        CacheLayer(
+            backend: RedisCacheBackend(configuration: configuration, clock: clock),
+            options: .init(ttlCeiling: ttlCeiling, timeout: timeout, isShared: true)
+        )
+    }
+}

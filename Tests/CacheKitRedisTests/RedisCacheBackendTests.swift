@@ -1,0 +1,145 @@
+import CacheKit
+import CacheKitMemory
+import CacheKitRedis
+import CacheKitTesting
+import Foundation
+import Testing
+
+@Suite("RedisCacheBackend against redis-server", .enabled(if: RedisTestServer.available, "needs CACHEKIT_REDIS_URL (scripts/test starts Redis)"))
+struct RedisCacheBackendTests {
+    @Test(arguments: CacheBackendConformance.Behaviour.allCases)
+    func conformance(_ behaviour: CacheBackendConformance.Behaviour) async throws {
+        try await CacheBackendConformance.realTime(largeValueBytes: 10 << 20) {
+            RedisCacheBackend(configuration: try RedisTestServer.configuration())
+        }.run(behaviour)
+    }
+
+    func request(_ text: String) -> ChatRequest {
+        ChatRequest(model: "gpt-4o-mini", messages: [.system("s"), .user(text)], temperature: 0)
+    }
+
+    func instance(shared configuration: RedisConfiguration, bus: RedisInvalidationBus) -> (MultiLayerCache, MemoryCacheBackend) {
+        let memory = MemoryCacheBackend()
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [
+            CacheLayer(backend: memory, options: .init(ttlCeiling: .seconds(300))),
+            CacheLayer(backend: RedisCacheBackend(configuration: configuration), options: .init(timeout: .milliseconds(500), isShared: true)),
+        ]
+        cacheConfiguration.invalidationBus = bus
+        return (MultiLayerCache(configuration: cacheConfiguration), memory)
+    }
+
+    @Test func twoInstancesShareL2AndInvalidationReachesTheOtherL1() async throws {
+        let configuration = try RedisTestServer.configuration()
+        let (a, _) = self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
+        let (b, memoryB) = self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
+        let runB = Task { try await b.run() }
+        defer { runB.cancel() }
+        try await Task.sleep(for: .milliseconds(200))  // B subscribes
+        let upstream = EchoCompletionProvider()
+        _ = try await a.completion(for: self.request("price of 123"), control: CacheControl(tags: ["product:123"]), upstream: upstream)
+        _ = try await a.completion(for: self.request("price of 456"), control: CacheControl(tags: ["product:456"]), upstream: upstream)
+        let fromL2 = try await b.completion(for: self.request("price of 123"), upstream: upstream)
+        #expect(fromL2.outcome.source == .hitL2, "B did not find A's entry in Redis")
+        #expect(try await b.completion(for: self.request("price of 123"), upstream: upstream).outcome.source == .hitL1, "not backfilled into B's L1")
+        #expect(memoryB.usage.entries == 1)
+
+        let started = ContinuousClock.now
+        try await a.invalidate(.tag("product:123"))
+        while memoryB.usage.entries > 0, ContinuousClock.now - started < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let elapsed = ContinuousClock.now - started
+        print("tag invalidation reached the other instance's L1 in \(elapsed)")
+        #expect(memoryB.usage.entries == 0, "B's L1 kept the invalidated entry")
+        #expect(try await b.completion(for: self.request("price of 123"), upstream: upstream).outcome.source == .miss)
+        #expect(try await b.completion(for: self.request("price of 456"), upstream: upstream).outcome.source == .hitL2, "an untagged entry was removed")
+        #expect(upstream.calls == 3)
+    }
+
+    @Test func aclUserAuthenticatesAndAWrongPasswordIsAClearError() async throws {
+        var good = try RedisTestServer.configuration()
+        good.username = "cachekit-acl"
+        good.password = "acl-secret"
+        let backend = RedisCacheBackend(configuration: good)
+        let key = CacheKey(digest: Digest256(hashing: [1, 2, 3]), scopeID: CacheScope.default.id)
+        let now = SystemCacheClock().now()
+        try await backend.set(CacheEntry(value: [42], createdAt: now, expiresAt: now + .seconds(30)), for: key)
+        #expect(try await backend.get(key)?.value == [42])
+
+        var bad = good
+        bad.password = "wrong-password-xyz"
+        do {
+            _ = try await RedisCacheBackend(configuration: bad).get(key)
+            Issue.record("a wrong password was accepted")
+        } catch let error as CacheError {
+            #expect(error.code == .authenticationFailed, "\(error)")
+            #expect(!error.description.contains("wrong-password-xyz"), "the password leaked into the error")
+        }
+    }
+
+    @Test func anUnreachableServerIsAClearErrorAndTheCacheStillAnswers() async throws {
+        var configuration = try RedisTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: 1)
+        let backend = RedisCacheBackend(configuration: configuration)
+        let key = CacheKey(digest: Digest256(hashing: [9]), scopeID: CacheScope.default.id)
+        await #expect(throws: CacheError.self) { _ = try await backend.get(key) }
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [.memory(), CacheLayer(backend: backend, options: .init(timeout: .milliseconds(500), isShared: true))]
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        for _ in 0..<3 { _ = try await cache.completion(for: self.request("q"), upstream: upstream) }
+        #expect(upstream.calls == 1, "the memory layer must still serve")
+        #expect(cache.statistics().layers[1].errors >= 2)
+    }
+
+    /// The redis-py CVE-2023-28858/28859 lesson: a call cancelled after its command was sent must not leave its
+    /// reply on a pooled connection. CLIENT PAUSE holds every reply while tasks are cancelled mid-flight.
+    @Test func cancelledCallsNeverDeliverARepliesToOtherCallers() async throws {
+        var configuration = try RedisTestServer.configuration()
+        configuration.poolSize = 4
+        configuration.commandTimeout = .seconds(3)
+        let backend = RedisCacheBackend(configuration: configuration)
+        let scope = CacheScope(tenant: "cancel-\(UInt32.random(in: 0...UInt32.max))")
+        let keys = (0..<64).map { CacheKey(digest: Digest256(hashing: Array("k\($0)".utf8)), scopeID: scope.id) }
+        let now = SystemCacheClock().now()
+        for (i, key) in keys.enumerated() {
+            try await backend.set(CacheEntry(value: Array("value-\(i)".utf8), createdAt: now, expiresAt: now + .seconds(60)), for: key)
+        }
+        var wrong = 0
+        var cancelled = 0
+        for round in 0..<5 {
+            try RedisTestServer.cli(["client", "pause", "300", "all"])
+            let outcomes = await withTaskGroup(of: (Int, [UInt8]?, Bool).self) { group in
+                var tasks: [Task<[UInt8]?, any Error>] = []
+                for (i, key) in keys.enumerated() {
+                    let task = Task { try await backend.get(key)?.value }
+                    tasks.append(task)
+                    group.addTask {
+                        do { return (i, try await task.value, false) } catch { return (i, nil, error is CancellationError) }
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+                for (i, task) in tasks.enumerated() where (i + round) % 3 == 0 { task.cancel() }
+                var all: [(Int, [UInt8]?, Bool)] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            for (i, value, wasCancelled) in outcomes {
+                if wasCancelled { cancelled += 1 }
+                if let value, value != Array("value-\(i)".utf8) { wrong += 1 }
+            }
+            // Everyone, cancelled or not, now reads through the same pool.
+            for (i, key) in keys.enumerated() {
+                let value = try await backend.get(key)?.value
+                if value != Array("value-\(i)".utf8) { wrong += 1 }
+            }
+        }
+        let counters = backend.poolCounters
+        print("cancellation: \(cancelled) calls cancelled mid-flight, \(counters.destroyed) connections destroyed, \(wrong) wrong replies")
+        #expect(wrong == 0, "a caller received another caller's reply")
+        #expect(cancelled > 0, "no call was cancelled mid-flight: the test did not test anything")
+        #expect(counters.destroyed > 0, "connections with an unread reply were not destroyed")
+        #expect(counters.open <= configuration.poolSize)
+    }
+}

@@ -1,0 +1,111 @@
+import CacheKit
+import CacheKitMemory
+import CacheKitRedis
+import CacheKitTesting
+import Foundation
+import Testing
+
+/// Kills and freezes a redis-server of the test's own under a steady load through `MultiLayerCache`.
+@Suite("Redis faults", .serialized, .enabled(if: RedisTestServer.available, "needs redis-server (scripts/test installs it)"))
+struct RedisFaultTests {
+    struct LoadResult {
+        var requests = 0
+        var failures = 0
+    }
+
+    func makeCache(port: Int) throws -> (MultiLayerCache, RedisCacheBackend) {
+        var configuration = try RedisTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: port)
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.connectTimeout = .milliseconds(300)
+        let backend = RedisCacheBackend(configuration: configuration)
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(timeout: .milliseconds(250), isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        return (MultiLayerCache(configuration: cacheConfiguration), backend)
+    }
+
+    /// Sends requests over 40 questions until `stop` is set; counts user-visible failures.
+    func load(_ cache: MultiLayerCache, upstream: EchoCompletionProvider, until stop: LockedState<Bool>) async -> LoadResult {
+        var result = LoadResult()
+        var i = 0
+        while !stop.withLock({ $0 }) {
+            let request = ChatRequest(model: "m", messages: [.user("question \(i % 40)")], temperature: 0)
+            do {
+                let answer = try await cache.completion(for: request, upstream: upstream)
+                if answer.response.text != "answer to: question \(i % 40)" { result.failures += 1 }
+            } catch {
+                result.failures += 1
+            }
+            result.requests += 1
+            i += 1
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return result
+    }
+
+    /// Time until a write and read through the layer succeed again.
+    func recoveryTime(_ backend: RedisCacheBackend) async -> Duration {
+        let started = ContinuousClock.now
+        let key = CacheKey(digest: Digest256(hashing: Array("probe".utf8)), scopeID: CacheScope.default.id)
+        while ContinuousClock.now - started < .seconds(10) {
+            let now = SystemCacheClock().now()
+            if (try? await backend.set(CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(10)), for: key)) != nil,
+                (try? await backend.get(key)) != nil
+            {
+                return ContinuousClock.now - started
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return .seconds(10)
+    }
+
+    @Test func killAndRestartMidLoad() async throws {
+        let server = try OwnedRedisServer(port: 6391)
+        let (cache, backend) = try self.makeCache(port: 6391)
+        let upstream = EchoCompletionProvider()
+        let stop = LockedState(false)
+        let loader = Task { await self.load(cache, upstream: upstream, until: stop) }
+        try await Task.sleep(for: .milliseconds(300))
+        server.kill()
+        try await Task.sleep(for: .milliseconds(500))
+        try server.start()
+        let recovery = await self.recoveryTime(backend)
+        try await Task.sleep(for: .milliseconds(200))
+        stop.withLock { $0 = true }
+        let result = await loader.value
+        let errors = cache.statistics().layers[0].errors
+        print("SIGKILL + restart: \(result.requests) requests, \(result.failures) failed, \(errors) layer errors counted, recovered \(recovery) after restart")
+        #expect(result.failures == 0, "user requests failed while Redis was down")
+        #expect(errors > 0, "the outage was not counted")
+        #expect(recovery < .seconds(1), "the pool took \(recovery) to recover")
+        // Nothing corrupted: every entry now in Redis decodes and answers its own question.
+        for i in 0..<40 {
+            let answer = try await cache.completion(for: ChatRequest(model: "m", messages: [.user("question \(i)")], temperature: 0), upstream: upstream)
+            #expect(answer.response.text == "answer to: question \(i)")
+        }
+        #expect(cache.statistics().layers[0].corruptEntries == 0)
+    }
+
+    @Test func frozenForTwoSeconds() async throws {
+        let server = try OwnedRedisServer(port: 6392)
+        let (cache, backend) = try self.makeCache(port: 6392)
+        let upstream = EchoCompletionProvider()
+        let stop = LockedState(false)
+        let loader = Task { await self.load(cache, upstream: upstream, until: stop) }
+        try await Task.sleep(for: .milliseconds(300))
+        server.freeze()
+        try await Task.sleep(for: .seconds(2))
+        server.thaw()
+        let recovery = await self.recoveryTime(backend)
+        try await Task.sleep(for: .milliseconds(200))
+        stop.withLock { $0 = true }
+        let result = await loader.value
+        let errors = cache.statistics().layers[0].errors
+        print("SIGSTOP 2 s: \(result.requests) requests, \(result.failures) failed, \(errors) layer errors counted, recovered \(recovery) after SIGCONT")
+        #expect(result.failures == 0, "user requests failed while Redis was frozen")
+        #expect(errors > 0, "the freeze was not counted")
+        #expect(recovery < .seconds(1), "the pool took \(recovery) to recover")
+        #expect(backend.poolCounters.open <= backend.configuration.poolSize)
+    }
+}
