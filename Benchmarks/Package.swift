@@ -26,6 +26,7 @@ let package = Package(
             dependencies: [
                 .product(name: "CacheKit", package: "CacheKit"),
                 .product(name: "CacheKitMemory", package: "CacheKit"),
+                .product(name: "CacheKitRedis", package: "CacheKit"),
             ],
             path: "Sources/cachekit-bench"
         ),

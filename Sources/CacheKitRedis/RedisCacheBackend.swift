@@ -72,7 +72,12 @@ public final class RedisCacheBackend: CacheBackend, Service {
     }
 
     private func decode(_ value: RedisValue) throws(CacheError) -> CacheEntry? {
-        guard case .bulk(let bytes) = value else { return nil }
+        let bytes: [UInt8]
+        switch value {
+        case .null: return nil
+        case .bulk(let value): bytes = value
+        default: throw CacheError(.commandFailed, "GET returned a reply that is not a value", backend: self.name)
+        }
         let entry: CacheEntry
         do {
             entry = try CacheEntryCodec.decode(bytes)
@@ -90,7 +95,10 @@ public final class RedisCacheBackend: CacheBackend, Service {
     public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
         guard !entries.isEmpty else { return }
         let now = self.clock.now()
-        var commands: [[[UInt8]]] = [[Array("MULTI".utf8)]]
+        // MULTI only when tags must change with their entries atomically; plain entries are one SET each.
+        let transactional = entries.contains { !$0.entry.tags.isEmpty }
+        var commands: [[[UInt8]]] = transactional ? [[Array("MULTI".utf8)]] : []
+        commands.reserveCapacity(entries.count + 2)
         for (key, entry) in entries {
             let redisKey = self.entryKey(key)
             let ttl = (entry.staleUntil - now).milliseconds
@@ -108,7 +116,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
                 commands.append([Array("PEXPIRE".utf8), tagKey, milliseconds, Array("GT".utf8)])
             }
         }
-        commands.append([Array("EXEC".utf8)])
+        if transactional { commands.append([Array("EXEC".utf8)]) }
         let transaction = commands
         let replies = try await self.run { connection throws(CacheError) in try connection.pipeline(transaction) }
         for reply in replies {
@@ -116,7 +124,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
                 throw CacheError(.commandFailed, "write failed: \(message.prefix(120))", backend: self.name)
             }
         }
-        if case .null = replies.last ?? .null {
+        if transactional, case .null = replies.last ?? .null {
             throw CacheError(.commandFailed, "write transaction was aborted", backend: self.name)
         }
     }
@@ -195,12 +203,16 @@ public final class RedisCacheBackend: CacheBackend, Service {
 }
 
 extension CacheLayer {
-    /// A shared Redis layer (L2). Entries live here at most `ttlCeiling` (default: their own TTL); each operation is
-    /// bounded by `timeout` (default 250 ms) and treated as a miss past it under the default failure policy.
+    /// A shared Redis layer (L2). Entries live here at most `ttlCeiling` (default: their own TTL).
+    ///
+    /// `timeout` (default `nil`) adds a per-operation layer deadline on top of the backend's own bounds. Without it,
+    /// every Redis call is still bounded: connecting by `connectTimeout`, each reply by `commandTimeout` (the
+    /// socket's receive timeout), and a cancelled caller returns at once. A layer deadline costs two extra task
+    /// wake-ups per operation (about 30 µs on a 2-core machine), so the default relies on the backend's bounds.
     public static func redis(
         _ configuration: RedisConfiguration,
         ttlCeiling: Duration? = nil,
-        timeout: Duration? = .milliseconds(250),
+        timeout: Duration? = nil,
         clock: any CacheClock = SystemCacheClock()
     ) -> CacheLayer {
         CacheLayer(

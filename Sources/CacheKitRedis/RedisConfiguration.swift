@@ -42,7 +42,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
     public var poolSize: Int
     /// Time limit to connect. Default 1 s.
     public var connectTimeout: Duration
-    /// Time limit for one command's reply; past it the connection is destroyed. Default 1 s.
+    /// Time limit for one command's reply (each socket read); past it the connection is destroyed. Default 500 ms.
     public var commandTimeout: Duration
     /// Tasks that may wait for a connection; past it, a lease fails with `.limitExceeded`. Default 10,000.
     public var maximumWaiters: Int
@@ -61,7 +61,7 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         password: String? = nil,
         poolSize: Int = 8,
         connectTimeout: Duration = .seconds(1),
-        commandTimeout: Duration = .seconds(1),
+        commandTimeout: Duration = .milliseconds(500),
         maximumWaiters: Int = 10_000,
         reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)),
         keyPrefix: String = "cachekit",

@@ -217,9 +217,9 @@ public struct SemanticIndexConformance: Sendable {
     func ttlExpiry(_ index: any SemanticIndex, _ generator: inout SeededGenerator) async throws {
         let slot = self.slot("ttl")
         let vector = Fixtures.unitVector(dimension: index.dimension, using: &generator)
-        try await index.insert(self.record("short", slot, vector, ttl: .milliseconds(400)))
+        try await index.insert(self.record("short", slot, vector, ttl: .milliseconds(1500)))
         #expect(try await self.search(index, vector, slot).count == 1)
-        try await self.advance(.milliseconds(900))
+        try await self.advance(.milliseconds(2500))
         #expect(try await self.search(index, vector, slot).isEmpty, "an expired record was returned")
     }
 

@@ -95,8 +95,11 @@ struct RedisCacheBackendTests {
 
     /// The redis-py CVE-2023-28858/28859 lesson: a call cancelled after its command was sent must not leave its
     /// reply on a pooled connection. CLIENT PAUSE holds every reply while tasks are cancelled mid-flight.
-    @Test func cancelledCallsNeverDeliverARepliesToOtherCallers() async throws {
+    @Test func cancelledCallsNeverDeliverRepliesToOtherCallers() async throws {
+        // A server of the test's own: CLIENT PAUSE ALL would stall every other suite on the shared one.
+        let server = try OwnedRedisServer(port: 6394)
         var configuration = try RedisTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: server.port)
         configuration.poolSize = 4
         configuration.commandTimeout = .seconds(3)
         let backend = RedisCacheBackend(configuration: configuration)
@@ -109,7 +112,7 @@ struct RedisCacheBackendTests {
         var wrong = 0
         var cancelled = 0
         for round in 0..<5 {
-            try RedisTestServer.cli(["client", "pause", "300", "all"])
+            try RedisTestServer.cli(["client", "pause", "300", "all"], port: server.port)
             let outcomes = await withTaskGroup(of: (Int, [UInt8]?, Bool).self) { group in
                 var tasks: [Task<[UInt8]?, any Error>] = []
                 for (i, key) in keys.enumerated() {

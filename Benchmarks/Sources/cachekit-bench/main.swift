@@ -2,6 +2,7 @@
 // scripts in compare/. Usage: cachekit-bench REQUEST.json
 import CacheKit
 import CacheKitMemory
+import CacheKitRedis
 import Foundation
 
 @inline(never) func consume<T>(_ value: T) { withExtendedLifetime(value) {} }
@@ -31,8 +32,49 @@ func measureAsync(rounds: Int = 7, iterations: Int, _ body: () async throws -> V
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2, let data = FileManager.default.contents(atPath: arguments[1]) else {
-    FileHandle.standardError.write("usage: cachekit-bench REQUEST.json\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: cachekit-bench REQUEST.json [--redis URL]\n".data(using: .utf8)!)
     exit(2)
+}
+if arguments.count >= 4, arguments[2] == "--redis" {
+    try await Task.detached { try await redisBenchmark(url: arguments[3], request: try ChatRequest(json: Array(data))) }.value
+    exit(0)
+}
+
+/// L2 hits through MultiLayerCache (Redis only, one client, 2 KB value) and pipelined bulk warm-up, as ops/s.
+func redisBenchmark(url: String, request: ChatRequest) async throws {
+    var redis = try RedisConfiguration(url: url)
+    redis.keyPrefix = "ck-bench"
+    var configuration = CacheConfiguration()
+    configuration.layers = [.redis(redis)]
+    configuration.logger.logLevel = .error
+    let cache = MultiLayerCache(configuration: configuration)
+    let value = String(repeating: "v", count: 2000 - 200)
+    let upstream = ClosureCompletionProvider { request in ChatResponse(id: "x", model: request.model, created: 0, content: value) }
+    _ = try await cache.completion(for: request, upstream: upstream)
+    guard try await cache.lookup(request).outcome.source == .hitL1 else { throw CacheError(.unavailable, "no L2 hit") }
+    let operations = 20_000
+    var start = ContinuousClock.now
+    for _ in 0..<operations { consume(try await cache.lookup(request)) }
+    let hitSeconds = (ContinuousClock.now - start).seconds
+    let backend = RedisCacheBackend(configuration: redis)
+    let now = SystemCacheClock().now()
+    let entry = CacheEntry(value: [UInt8](repeating: 0x61, count: 2000), createdAt: now, expiresAt: now + .seconds(600))
+    let keys = (0..<operations).map { CacheKey(digest: Digest256(hashing: Array("warm\($0)".utf8)), scopeID: CacheScope.default.id) }
+    start = ContinuousClock.now
+    var index = 0
+    let warmBatch = 128
+    while index < keys.count {
+        let batch = keys[index..<min(keys.count, index + warmBatch)].map { (key: $0, entry: entry) }
+        try await backend.set(batch)
+        index += warmBatch
+    }
+    let warmSeconds = (ContinuousClock.now - start).seconds
+    print(String(decoding: JSONValue.object([
+        "l2_hit_ops_per_s": .number((Double(operations) / hitSeconds).rounded()),
+        "l2_hit_us": .number(hitSeconds / Double(operations) * 1e6),
+        "warmup_batch": .number(Double(warmBatch)),
+        "warmup_sets_per_s": .number((Double(operations) / warmSeconds).rounded()),
+    ]).canonicalBytes(), as: UTF8.self))
 }
 let request = try ChatRequest(json: Array(data))
 let keyer = RequestKeyer()
