@@ -17,7 +17,7 @@ import ServiceLifecycle
 public final class RedisCacheBackend: CacheBackend, Service {
     public let configuration: RedisConfiguration
     public var name: String { self.configuration.name }
-    let pool: RedisConnectionPool
+    let pool: ConnectionPool<RedisConnection>
     private let clock: any CacheClock
     private let logger: Logger
     private let commands: Counter
@@ -28,7 +28,9 @@ public final class RedisCacheBackend: CacheBackend, Service {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        self.pool = RedisConnectionPool(configuration: configuration, logger: logger)
+        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
+            try RedisConnection(configuration)
+        }
         self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: [("backend", configuration.name)])
         self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: [("backend", configuration.name)])
     }
@@ -196,7 +198,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
             } catch {
                 break
             }
-            await self.pool.healthCheck()
+            await self.pool.healthCheck { connection in try connection.execute([Array("PING".utf8)]) == .status("PONG") }
         }
         self.pool.shutdown()
     }

@@ -169,6 +169,11 @@ public struct RedisConfiguration: Sendable, CustomStringConvertible {
         self.endpoint = .tcp(host: String(host), port: port)
     }
 
+    /// The settings of the connection pool.
+    var poolConfiguration: ConnectionPoolConfiguration {
+        ConnectionPoolConfiguration(size: self.poolSize, maximumWaiters: self.maximumWaiters, reconnectBackoff: self.reconnectBackoff, name: self.name)
+    }
+
     /// Reads `CACHEKIT_REDIS_URL` from `environment`; `nil` if it is not set.
     public static func fromEnvironment(_ environment: [String: String]) throws(CacheError) -> RedisConfiguration? {
         guard let url = environment["CACHEKIT_REDIS_URL"], !url.isEmpty else { return nil }

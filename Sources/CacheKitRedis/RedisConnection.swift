@@ -22,7 +22,7 @@ enum RedisValue: Sendable, Equatable {
 ///   connection to one task, which runs each call on a `BlockingThreadPool` thread and awaits it before the next;
 ///   a connection whose call errored, timed out or was cancelled is never leased again, and `close()` frees the
 ///   context exactly once (guarded by `context` becoming `nil`), after its last call returned.
-final class RedisConnection: @unchecked Sendable {
+final class RedisConnection: PooledConnection, @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
     let backend: String
 

@@ -10,14 +10,14 @@ import Logging
 /// invalidations); versioned namespaces cover the rest.
 public final class RedisInvalidationBus: InvalidationBus {
     public let configuration: RedisConfiguration
-    private let publisher: RedisConnectionPool
+    private let publisher: ConnectionPool<RedisConnection>
     private let logger: Logger
 
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "cachekit.redis.bus")) {
-        var publishing = configuration
-        publishing.poolSize = min(configuration.poolSize, 2)
+        var publishing = configuration.poolConfiguration
+        publishing.size = min(configuration.poolSize, 2)
         self.configuration = configuration
-        self.publisher = RedisConnectionPool(configuration: publishing, logger: logger)
+        self.publisher = ConnectionPool(configuration: publishing, logger: logger) { try RedisConnection(configuration) }
         self.logger = logger
     }
 

@@ -78,6 +78,10 @@ func redisBenchmark(url: String, request: ChatRequest) async throws {
 }
 let request = try ChatRequest(json: Array(data))
 let keyer = RequestKeyer()
+if ProcessInfo.processInfo.environment["BENCH_CANONICAL_ONLY"] != nil {
+    for _ in 0..<300_000 { consume(keyer.canonicalBytes(for: request, in: CacheScope.default)) }
+    exit(0)
+}
 let scope = CacheScope.default
 var results: [String: JSONValue] = [:]
 results["request_bytes"] = .number(Double(keyer.canonicalBytes(for: request, in: scope).count))

@@ -1,7 +1,39 @@
-import CacheKit
 import Logging
 
-/// A pool of hiredis connections: one task per connection at a time, blocking calls on a dedicated thread pool.
+/// A connection that a `ConnectionPool` leases: a C client handle (hiredis, libpq) used by one task at a time.
+public protocol PooledConnection: AnyObject, Sendable {
+    /// Frees the handle. Called once, on a pool thread or after the connection's last call returned.
+    func close()
+    /// Asks the server to abandon the call in progress (libpq's `PQcancel`), from another thread. The default does
+    /// nothing (hiredis has no cancel): the connection is destroyed after the call returns either way.
+    func cancelInFlight()
+}
+
+extension PooledConnection {
+    public func cancelInFlight() {}
+}
+
+/// Settings of a `ConnectionPool`.
+public struct ConnectionPoolConfiguration: Sendable {
+    /// Connections at most. Default 8.
+    public var size: Int
+    /// Tasks that may wait for a connection; past it a lease fails with `.limitExceeded`. Default 10,000.
+    public var maximumWaiters: Int
+    /// First and largest delay between connection attempts after a failure (exponential, with jitter).
+    public var reconnectBackoff: (initial: Duration, maximum: Duration)
+    /// The backend name in errors and logs.
+    public var name: String
+
+    public init(size: Int = 8, maximumWaiters: Int = 10_000, reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)), name: String) {
+        self.size = size
+        self.maximumWaiters = maximumWaiters
+        self.reconnectBackoff = reconnectBackoff
+        self.name = name
+    }
+}
+
+/// A pool of blocking client connections: one task per connection at a time, blocking calls on a dedicated
+/// `BlockingThreadPool` (never the cooperative pool).
 ///
 /// - Leasing: an idle connection, else a new one while fewer than `poolSize` exist, else the task waits in a
 ///   bounded queue (`maximumWaiters`); a waiting task that is cancelled leaves the queue at once.
@@ -9,16 +41,17 @@ import Logging
 ///   between sending and reading is closed, never reused, so a late reply can never reach another caller.
 /// - Reconnecting: after a failed connect, new connects wait an exponential backoff with jitter (25 ms … 500 ms by
 ///   default) and callers fail fast with `.unavailable` meanwhile; the first success resets it.
-/// - Cancellation: hiredis cannot abort a call. A cancelled caller returns at once with `CancellationError`; the
-///   call finishes on its thread within `commandTimeout` and its connection is then destroyed.
-final class RedisConnectionPool: Sendable {
+/// - Cancellation: a cancelled caller returns at once with `CancellationError`. If its call was in flight, the
+///   connection's `cancelInFlight()` runs (libpq cancels; hiredis cannot), the call finishes on its thread within
+///   the client's own timeout, and the connection is then destroyed.
+public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private struct Waiter {
         let id: UInt64
-        let continuation: CheckedContinuation<RedisConnection?, any Error>
+        let continuation: CheckedContinuation<Connection?, any Error>
     }
 
     private struct State {
-        var idle: [RedisConnection] = []
+        var idle: [Connection] = []
         var open = 0
         var waiters: [Waiter] = []
         var nextWaiterID: UInt64 = 0
@@ -30,29 +63,35 @@ final class RedisConnectionPool: Sendable {
         var created = 0
     }
 
-    let configuration: RedisConfiguration
-    let threads: BlockingThreadPool
+    let configuration: ConnectionPoolConfiguration
+    /// The threads blocking calls run on.
+    public let threads: BlockingThreadPool
     let logger: Logger
+    let connectBody: @Sendable () throws -> Connection
     private let state = LockedState(State())
 
-    init(configuration: RedisConfiguration, logger: Logger) {
+    /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block).
+    public init(configuration: ConnectionPoolConfiguration, logger: Logger, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
         self.logger = logger
+        self.connectBody = connect
         // One thread per connection, plus one so a connect never waits behind a stuck command.
-        self.threads = BlockingThreadPool(threadCount: max(1, configuration.poolSize) + 1, name: "ck-redis")
+        self.threads = BlockingThreadPool(threadCount: max(1, configuration.size) + 1, name: "ck-\(configuration.name)")
     }
 
     deinit {
         self.threads.shutdown()
     }
 
-    /// Figures for tests and metrics.
-    var counters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) {
+    /// Open and idle connections, waiting tasks, connections created and destroyed so far.
+    public var counters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) {
         self.state.withLock { ($0.open, $0.idle.count, $0.waiters.count, $0.created, $0.destroyed) }
     }
 
-    /// Runs `body` with a leased connection on a pool thread.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws(CacheError) -> T) async throws -> T {
+    /// Runs `body` with a leased connection on a pool thread. If the caller is cancelled while `body` runs, the
+    /// caller returns at once with `CancellationError`, `cancelInFlight()` is called, and the connection is
+    /// destroyed when `body` returns.
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let connection = try await self.lease()
         let call = LeasedCall<T>()
         return try await withTaskCancellationHandler {
@@ -80,29 +119,30 @@ final class RedisConnectionPool: Sendable {
                 }
             }
         } onCancel: {
-            call.cancel()
+            if call.cancel() { connection.cancelInFlight() }
         }
     }
 
-    private func lease() async throws -> RedisConnection {
-        enum Next {
-            case connection(RedisConnection)
-            case create
-            case wait
-            case fail(CacheError)
-        }
+    private enum Next {
+        case connection(Connection)
+        case create
+        case wait
+        case fail(CacheError)
+    }
+
+    private func lease() async throws -> Connection {
         let next: Next = self.state.withLock { state in
             if state.closed { return .fail(CacheError(.unavailable, "the pool is shut down", backend: self.configuration.name)) }
             if let connection = state.idle.popLast() { return .connection(connection) }
-            if state.open < max(1, self.configuration.poolSize) {
+            if state.open < max(1, self.configuration.size) {
                 if let until = state.backoffUntil, ContinuousClock.now < until {
-                    return .fail(CacheError(.unavailable, "Redis is unreachable; reconnecting with backoff", backend: self.configuration.name))
+                    return .fail(CacheError(.unavailable, "\(self.configuration.name) is unreachable; reconnecting with backoff", backend: self.configuration.name))
                 }
                 state.open += 1
                 return .create
             }
             if state.waiters.count >= self.configuration.maximumWaiters {
-                return .fail(CacheError(.limitExceeded, "too many tasks waiting for a Redis connection", backend: self.configuration.name))
+                return .fail(CacheError(.limitExceeded, "too many tasks waiting for a connection", backend: self.configuration.name))
             }
             return .wait
         }
@@ -115,7 +155,7 @@ final class RedisConnectionPool: Sendable {
                 state.nextWaiterID += 1
                 return state.nextWaiterID
             }
-            let handed: RedisConnection? = try await withTaskCancellationHandler {
+            let handed: Connection? = try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
                     let enqueued = self.state.withLock { state -> Bool in
                         if Task.isCancelled || state.closed { return false }
@@ -138,10 +178,11 @@ final class RedisConnectionPool: Sendable {
     }
 
     /// Opens a connection for a slot already counted in `open`.
-    private func connect() async throws -> RedisConnection {
+    private func connect() async throws -> Connection {
         let configuration = self.configuration
+        let connectBody = self.connectBody
         do {
-            let connection = try await self.threads.run { () throws(CacheError) -> RedisConnection in try RedisConnection(configuration) }
+            let connection = try await self.threads.run { try connectBody() }
             self.state.withLock { state in
                 state.created += 1
                 state.connectFailures = 0
@@ -160,15 +201,15 @@ final class RedisConnectionPool: Sendable {
                 return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
             }
             // A waiter would otherwise wait for a slot that nobody will free: let it fail fast too.
-            waiter?.continuation.resume(throwing: CacheError(.unavailable, "Redis is unreachable", backend: configuration.name))
+            waiter?.continuation.resume(throwing: CacheError(.unavailable, "\(configuration.name) is unreachable", backend: configuration.name))
             if (error as? CacheError)?.code == .authenticationFailed { throw error }
-            self.logger.warning("redis connect failed", metadata: ["error": "\(error)"])
+            self.logger.warning("connect failed", metadata: ["backend": "\(configuration.name)", "error": "\(error)"])
             throw error
         }
     }
 
     /// Returns a connection after a call: to a waiter, to the idle list, or (if unhealthy) closes it and frees the slot.
-    private func release(_ connection: RedisConnection, healthy: Bool) {
+    private func release(_ connection: Connection, healthy: Bool) {
         if !healthy {
             connection.close()
             let waiter = self.state.withLock { state -> Waiter? in
@@ -196,25 +237,24 @@ final class RedisConnectionPool: Sendable {
         }
     }
 
-    /// Pings every idle connection, dropping dead ones; reconnects one slot if none is open. For `run()`.
-    func healthCheck() async {
-        let idle = self.state.withLock { state -> [RedisConnection] in
+    /// Checks every idle connection with `isAlive` on a pool thread, dropping dead ones; when no connection is open,
+    /// opens one (so the pool notices a server's return without waiting for traffic). For a backend's `run()`.
+    public func healthCheck(_ isAlive: @escaping @Sendable (Connection) throws -> Bool) async {
+        let idle = self.state.withLock { state -> [Connection] in
             defer { state.idle.removeAll() }
             return state.idle
         }
         for connection in idle {
-            let alive = (try? await self.threads.run { () throws(CacheError) -> Bool in
-                try connection.execute([Array("PING".utf8)]) == .status("PONG")
-            }) ?? false
+            let alive = (try? await self.threads.run { try isAlive(connection) }) ?? false
             self.release(connection, healthy: alive)
         }
         if self.state.withLock({ $0.open == 0 }) {
-            _ = try? await self.withConnection { connection throws(CacheError) in try connection.execute([Array("PING".utf8)]) }
+            _ = try? await self.withConnection { try isAlive($0) }
         }
     }
 
     /// Closes idle connections and refuses new leases; waiters fail with `.unavailable`.
-    func shutdown() {
+    public func shutdown() {
         let (idle, waiters) = self.state.withLock { state in
             state.closed = true
             defer {
@@ -283,22 +323,25 @@ final class LeasedCall<T: Sendable>: Sendable {
         return continuation != nil
     }
 
-    func cancel() {
-        let continuation = self.phase.withLock { phase -> CheckedContinuation<T, any Error>? in
+    /// Cancels the call; returns whether it was in flight (sent, reply not yet read).
+    @discardableResult
+    func cancel() -> Bool {
+        let (continuation, inFlight) = self.phase.withLock { phase -> (CheckedContinuation<T, any Error>?, Bool) in
             switch phase {
             case .idle:
                 phase = .cancelledBeforeSending
-                return nil
+                return (nil, false)
             case .waiting(let continuation):
                 phase = .cancelledBeforeSending
-                return continuation
+                return (continuation, false)
             case .sending(let continuation):
                 phase = .cancelledWhileSending
-                return continuation
+                return (continuation, true)
             default:
-                return nil
+                return (nil, false)
             }
         }
         continuation?.resume(throwing: CancellationError())
+        return inFlight
     }
 }
