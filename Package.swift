@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "CacheKit", targets: ["CacheKit"]),
         .library(name: "CacheKitMemory", targets: ["CacheKitMemory"]),
         .library(name: "CacheKitRedis", targets: ["CacheKitRedis"]),
+        .library(name: "CacheKitPGVector", targets: ["CacheKitPGVector"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
@@ -53,8 +54,22 @@ let package = Package(
             ],
             resources: [.copy("Resources/demo-workload.jsonl")]
         ),
+        .systemLibrary(
+            name: "CCacheKitLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        .target(
+            name: "CacheKitPGVector",
+            dependencies: [
+                "CacheKit", "CCacheKitLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
+        .testTarget(name: "CacheKitPGVectorTests", dependencies: ["CacheKitPGVector", "CacheKitMemory", "CacheKitTesting"]),
         .testTarget(name: "CacheKitRedisTests", dependencies: ["CacheKitRedis", "CacheKitMemory", "CacheKitTesting"]),
     ]
 )

@@ -5,9 +5,11 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config libhiredis-dev redis-server)
+TEST_APT_PACKAGES=(ca-certificates pkg-config libhiredis-dev redis-server libpq-dev python3 python3-pip)
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
+POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
+PGSERVER_VERSION=0.1.4
 
 log() { printf '[cachekit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -39,6 +41,60 @@ STARTED_SERVICES=()
 
 start_services() {
   start_redis
+  start_postgres
+}
+
+# PostgreSQL 16 + pgvector from the PyPI wheel `pgserver` (Debian 12 has no pgvector package). The wheel is only
+# unpacked for its binaries; the server runs as an unprivileged user (PostgreSQL refuses root), on loopback.
+ensure_pgserver() {
+  PG_HOME="$CACHEKIT_STATE_DIR/pgserver-$PGSERVER_VERSION"
+  PG_BIN="$PG_HOME/pgserver/pginstall/bin"
+  [ -x "$PG_BIN/postgres" ] && return 0
+  log "fetching pgserver $PGSERVER_VERSION from PyPI"
+  local download="$CACHEKIT_STATE_DIR/downloads"
+  mkdir -p "$download" "$PG_HOME"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$download" "pgserver==$PGSERVER_VERSION"
+  python3 -m zipfile -e "$download"/pgserver-"$PGSERVER_VERSION"-*.whl "$PG_HOME"
+  chmod +x "$PG_BIN"/*
+}
+
+pg_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u cachekit-pg -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start_postgres() {
+  ensure_pgserver
+  local data="$CACHEKIT_STATE_DIR/postgres-data"
+  local socket="$CACHEKIT_STATE_DIR/postgres-run"  # socket and log, owned by the server's user
+  if [ "$(id -u)" -eq 0 ]; then
+    id cachekit-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin cachekit-pg
+    # The unprivileged user must be able to reach the binaries and its data directory.
+    chmod o+rx "$CACHEKIT_STATE_DIR" "$PG_HOME" 2>/dev/null || true
+    local parent="$CACHEKIT_STATE_DIR"
+    while [ "$parent" != "/" ]; do chmod o+x "$parent" 2>/dev/null || true; parent=$(dirname "$parent"); done
+  fi
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1 || true
+  rm -rf "$data" "$socket"
+  mkdir -p "$data" "$socket"
+  [ "$(id -u)" -eq 0 ] && chown cachekit-pg "$data" "$socket"
+  pg_as_owner "$PG_BIN/initdb" -D "$data" -U cachekit --auth=trust --no-sync -E UTF8 >"$socket/initdb.log" 2>&1 \
+    || { cat "$socket/initdb.log" >&2; exit 1; }
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$socket/postgres.log" -w -t 60 \
+    -o "-p $POSTGRES_PORT -c listen_addresses=127.0.0.1 -k $socket -c fsync=off -c max_connections=200" start >/dev/null \
+    || { cat "$socket/postgres.log" >&2; exit 1; }
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U cachekit cachekit
+  STARTED_SERVICES+=(postgres)
+  export CACHEKIT_POSTGRES_URL="postgresql://cachekit@127.0.0.1:$POSTGRES_PORT/cachekit"
+  export CACHEKIT_PG_BIN="$PG_BIN" CACHEKIT_PG_DATA="$data"
+  log "postgres (pgvector) on 127.0.0.1:$POSTGRES_PORT"
+}
+
+stop_postgres() {
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$CACHEKIT_STATE_DIR/postgres-data" stop -m fast >/dev/null 2>&1 || true
 }
 
 # Redis: no persistence, loopback only. An ACL user `cachekit-acl` (password `acl-secret`) exists for the

@@ -1,0 +1,215 @@
+import CacheKit
+import Logging
+import ServiceLifecycle
+
+/// The shared semantic layer in PostgreSQL with pgvector.
+///
+/// Table `<prefix>_vectors_<dimension>(key bytea PRIMARY KEY, scope_id bytea, partition bytea,
+/// embedding vector(<dimension>), payload bytea, stale_until bigint, tags text[])` with an HNSW index
+/// (`vector_cosine_ops`, `m`/`ef_construction` from the configuration) and indexes on (scope, partition), tags and
+/// expiry. The entry travels with its vector (`payload`, `CacheEntryCodec` bytes), keyed by the exact key of the
+/// request that produced it, so a match needs no second lookup.
+///
+/// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
+/// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
+public final class PGVectorSemanticIndex: SemanticIndex, Service {
+    public let configuration: PostgresConfiguration
+    public let dimension: Int
+    public var name: String { "\(self.configuration.name)-pgvector" }
+    let store: PostgresStore
+    private let clock: any CacheClock
+    let table: String
+
+    /// - Parameter dimension: the embedding dimension (384 for all-MiniLM-L6-v2); 1...16,000.
+    public init(
+        configuration: PostgresConfiguration,
+        dimension: Int,
+        clock: any CacheClock = SystemCacheClock(),
+        logger: Logger = Logger(label: "cachekit.pgvector")
+    ) {
+        precondition((1...16_000).contains(dimension), "pgvector stores 1 to 16,000 dimensions")
+        self.configuration = configuration
+        self.dimension = dimension
+        self.clock = clock
+        self.store = PostgresStore(configuration: configuration, logger: logger)
+        self.table = "\(configuration.tablePrefix)_vectors_\(dimension)"
+    }
+
+    var migrations: [PostgresStore.Migration] {
+        let t = self.table
+        return [
+            .init(name: "\(t)_v1", statements: [
+                "CREATE EXTENSION IF NOT EXISTS vector",
+                """
+                CREATE TABLE IF NOT EXISTS \(t) (key bytea PRIMARY KEY, scope_id bytea NOT NULL, partition bytea NOT NULL,
+                  embedding vector(\(self.dimension)) NOT NULL, payload bytea NOT NULL, stale_until bigint NOT NULL,
+                  tags text[] NOT NULL DEFAULT '{}')
+                """,
+                """
+                CREATE INDEX IF NOT EXISTS \(t)_hnsw ON \(t) USING hnsw (embedding vector_cosine_ops)
+                  WITH (m = \(self.configuration.hnswM), ef_construction = \(self.configuration.hnswEfConstruction))
+                """,
+                "CREATE INDEX IF NOT EXISTS \(t)_partition ON \(t) (scope_id, partition)",
+                "CREATE INDEX IF NOT EXISTS \(t)_tags ON \(t) USING gin (tags)",
+                "CREATE INDEX IF NOT EXISTS \(t)_stale ON \(t) (stale_until)",
+            ])
+        ]
+    }
+
+    /// Applies the schema migrations now (otherwise the first operation does).
+    public func migrate() async throws { try await self.store.migrate(self.migrations) }
+
+    private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
+        try await self.migrate()
+        return try await self.store.execute(name, sql, parameters)
+    }
+
+    /// pgvector's binary input format: int16 dimension, int16 unused, then float4 values, all big-endian.
+    static func vectorParameter(_ vector: [Float]) -> PostgresParameter {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(4 + vector.count * 4)
+        bytes.append(UInt8(truncatingIfNeeded: vector.count >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: vector.count))
+        bytes.append(0)
+        bytes.append(0)
+        for value in vector {
+            let bits = value.bitPattern
+            bytes.append(UInt8(truncatingIfNeeded: bits >> 24))
+            bytes.append(UInt8(truncatingIfNeeded: bits >> 16))
+            bytes.append(UInt8(truncatingIfNeeded: bits >> 8))
+            bytes.append(UInt8(truncatingIfNeeded: bits))
+        }
+        return .binary(bytes)
+    }
+
+    /// The statement a search runs ($1 vector, $2 scope id, $3 partition, $4 now, $5 limit).
+    var searchSQL: String {
+        """
+        SELECT key, payload, 1 - (embedding <=> $1::vector) AS similarity FROM \(self.table)
+        WHERE scope_id = $2 AND partition = $3 AND stale_until > $4::bigint
+        ORDER BY embedding <=> $1::vector LIMIT $5::int
+        """
+    }
+
+    public func search(_ query: SemanticQuery) async throws -> [SemanticMatch] {
+        let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
+        guard query.limit > 0 else { return [] }
+        let rows = try await self.execute(
+            "ck_search_\(self.table)", self.searchSQL,
+            [
+                Self.vectorParameter(vector), PostgresStore.digest(query.partition.scopeID), PostgresStore.digest(query.partition.digest),
+                .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
+            ]
+        )
+        var matches: [SemanticMatch] = []
+        for index in rows.rows.indices {
+            guard let keyBytes = rows.rows[index][0], let digest = Digest256(bytes: keyBytes), let payload = rows.rows[index][1],
+                let similarity = rows.float64(index, 2)
+            else { continue }
+            guard Float(similarity) >= query.minimumSimilarity else { continue }
+            let entry: CacheEntry
+            do {
+                entry = try CacheEntryCodec.decode(payload)
+            } catch {
+                throw CacheError(error.code, error.message, backend: self.name)
+            }
+            matches.append(SemanticMatch(key: CacheKey(digest: digest, scopeID: query.partition.scopeID), similarity: Float(min(1, similarity)), entry: entry))
+        }
+        return matches
+    }
+
+    public func insert(_ record: SemanticRecord) async throws {
+        let vector = try VectorValidation.normalized(record.vector, dimension: self.dimension, backend: self.name)
+        _ = try await self.execute(
+            "ck_insert_\(self.table)",
+            """
+            INSERT INTO \(self.table) (key, scope_id, partition, embedding, payload, stale_until, tags)
+            VALUES ($1, $2, $3, $4::vector, $5, $6::bigint, ARRAY(SELECT jsonb_array_elements_text($7::jsonb)))
+            ON CONFLICT (key) DO UPDATE SET scope_id = EXCLUDED.scope_id, partition = EXCLUDED.partition,
+              embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, stale_until = EXCLUDED.stale_until, tags = EXCLUDED.tags
+            """,
+            [
+                PostgresStore.digest(record.key.digest), PostgresStore.digest(record.partition.scopeID),
+                PostgresStore.digest(record.partition.digest), Self.vectorParameter(vector),
+                .binary(CacheEntryCodec.encode(record.entry)), .text(String(record.entry.staleUntil.millisecondsSinceEpoch)),
+                PostgresStore.tagsParameter(record.entry.tags),
+            ]
+        )
+    }
+
+    public func remove(_ key: CacheKey) async throws -> Bool {
+        let rows = try await self.execute("ck_del_\(self.table)", "DELETE FROM \(self.table) WHERE key = $1", [PostgresStore.digest(key.digest)])
+        return rows.affected > 0
+    }
+
+    public func removeAll(taggedWith tag: String) async throws -> Int {
+        try await self.execute("ck_deltag_\(self.table)", "DELETE FROM \(self.table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]).affected
+    }
+
+    public func removeAll(in scope: CacheScope) async throws -> Int {
+        try await self.execute("ck_delscope_\(self.table)", "DELETE FROM \(self.table) WHERE scope_id = $1", [PostgresStore.digest(scope.id)]).affected
+    }
+
+    public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {
+        let vector = try VectorValidation.normalized(vector, dimension: self.dimension, backend: self.name)
+        return try await self.execute(
+            "ck_delnear_\(self.table)",
+            "DELETE FROM \(self.table) WHERE scope_id = $2 AND 1 - (embedding <=> $1::vector) >= $3::float8",
+            [Self.vectorParameter(vector), PostgresStore.digest(scope.id), .text(String(Double(minimumSimilarity)))]
+        ).affected
+    }
+
+    /// The query plan of a search, for checking that the HNSW index is used (`EXPLAIN`).
+    public func explainSearch(_ query: SemanticQuery) async throws -> String {
+        try await self.migrate()
+        let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
+        let rows = try await self.store.pool.withConnection { connection in
+            // A plan only: parameters are bound exactly as in `search`.
+            try connection.execute(
+                "ck_explain_\(self.table)", "EXPLAIN " + self.searchSQL,
+                [
+                    Self.vectorParameter(vector), PostgresStore.digest(query.partition.scopeID), PostgresStore.digest(query.partition.digest),
+                    .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
+                ]
+            )
+        }
+        return rows.rows.compactMap { $0.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } }.joined(separator: "\n")
+    }
+
+    /// Deletes expired rows now (from the table and so from the HNSW index); returns how many.
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        try await self.migrate()
+        return try await self.store.purge(table: self.table, now: self.clock.now())
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.purgeInterval) }
+            } catch {
+                break
+            }
+            do { try await self.purgeExpired() } catch { self.store.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
+            await self.store.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
+        }
+        self.store.pool.shutdown()
+    }
+
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.store.pool.counters }
+}
+
+extension SemanticLayer {
+    /// A semantic layer over pgvector, sized to the embedder's dimension.
+    public static func pgvector(
+        _ configuration: PostgresConfiguration,
+        embedder: any EmbeddingProvider,
+        threshold: Float = 0.9,
+        timeout: Duration? = nil
+    ) -> SemanticLayer {
+        SemanticLayer(
+            index: PGVectorSemanticIndex(configuration: configuration, dimension: embedder.dimension),
+            embedder: embedder, threshold: threshold, timeout: timeout
+        )
+    }
+}

@@ -1,0 +1,130 @@
+import CacheKit
+import Logging
+import ServiceLifecycle
+
+/// Exact entries in PostgreSQL, for teams that keep everything there.
+///
+/// Table `<prefix>_entries(key bytea PRIMARY KEY, scope_id bytea, payload bytea, created_at, expires_at,
+/// stale_until bigint, tags text[])` with indexes on scope, tags (GIN) and `stale_until`. Values are
+/// `CacheEntryCodec` bytes. Every value is a bound parameter of a prepared statement. `run()` purges expired rows
+/// in batches. Cancellation: a cancelled caller returns at once; the running statement is cancelled with `PQcancel`
+/// and its connection is destroyed.
+public final class PostgresCacheBackend: CacheBackend, Service {
+    public let configuration: PostgresConfiguration
+    public var name: String { self.configuration.name }
+    let store: PostgresStore
+    private let clock: any CacheClock
+    private let table: String
+
+    public init(configuration: PostgresConfiguration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.postgres")) {
+        self.configuration = configuration
+        self.clock = clock
+        self.store = PostgresStore(configuration: configuration, logger: logger)
+        self.table = "\(configuration.tablePrefix)_entries"
+    }
+
+    var migrations: [PostgresStore.Migration] {
+        let t = self.table
+        return [
+            .init(name: "\(t)_v1", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS \(t) (key bytea PRIMARY KEY, scope_id bytea NOT NULL, payload bytea NOT NULL,
+                  created_at bigint NOT NULL, expires_at bigint NOT NULL, stale_until bigint NOT NULL,
+                  tags text[] NOT NULL DEFAULT '{}')
+                """,
+                "CREATE INDEX IF NOT EXISTS \(t)_scope ON \(t) (scope_id)",
+                "CREATE INDEX IF NOT EXISTS \(t)_tags ON \(t) USING gin (tags)",
+                "CREATE INDEX IF NOT EXISTS \(t)_stale ON \(t) (stale_until)",
+            ])
+        ]
+    }
+
+    /// Applies the schema migrations now (otherwise the first operation does).
+    public func migrate() async throws { try await self.store.migrate(self.migrations) }
+
+    private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
+        try await self.migrate()
+        return try await self.store.execute(name, sql, parameters)
+    }
+
+    public func get(_ key: CacheKey) async throws -> CacheEntry? {
+        let rows = try await self.execute(
+            "ck_get_\(self.table)", "SELECT payload FROM \(self.table) WHERE key = $1 AND stale_until > $2::bigint",
+            [PostgresStore.digest(key.digest), .text(String(self.clock.now().millisecondsSinceEpoch))]
+        )
+        guard let payload = rows.rows.first?[0] else { return nil }
+        do {
+            return try CacheEntryCodec.decode(payload)
+        } catch {
+            throw CacheError(error.code, error.message, backend: self.name)
+        }
+    }
+
+    public func set(_ entry: CacheEntry, for key: CacheKey) async throws {
+        _ = try await self.execute(
+            "ck_set_\(self.table)",
+            """
+            INSERT INTO \(self.table) (key, scope_id, payload, created_at, expires_at, stale_until, tags)
+            VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, ARRAY(SELECT jsonb_array_elements_text($7::jsonb)))
+            ON CONFLICT (key) DO UPDATE SET scope_id = EXCLUDED.scope_id, payload = EXCLUDED.payload,
+              created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, stale_until = EXCLUDED.stale_until,
+              tags = EXCLUDED.tags
+            """,
+            [
+                PostgresStore.digest(key.digest), PostgresStore.digest(key.scopeID), .binary(CacheEntryCodec.encode(entry)),
+                .text(String(entry.createdAt.millisecondsSinceEpoch)), .text(String(entry.expiresAt.millisecondsSinceEpoch)),
+                .text(String(entry.staleUntil.millisecondsSinceEpoch)), PostgresStore.tagsParameter(entry.tags),
+            ]
+        )
+    }
+
+    public func remove(_ key: CacheKey) async throws -> Bool {
+        let rows = try await self.execute("ck_del_\(self.table)", "DELETE FROM \(self.table) WHERE key = $1", [PostgresStore.digest(key.digest)])
+        return rows.affected > 0
+    }
+
+    public func removeAll(taggedWith tag: String) async throws -> Int {
+        let rows = try await self.execute(
+            "ck_deltag_\(self.table)", "DELETE FROM \(self.table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]
+        )
+        return rows.affected
+    }
+
+    public func removeAll(in scope: CacheScope) async throws -> Int {
+        let rows = try await self.execute(
+            "ck_delscope_\(self.table)", "DELETE FROM \(self.table) WHERE scope_id = $1", [PostgresStore.digest(scope.id)]
+        )
+        return rows.affected
+    }
+
+    /// Deletes expired rows now; returns how many.
+    @discardableResult
+    public func purgeExpired() async throws -> Int {
+        try await self.migrate()
+        return try await self.store.purge(table: self.table, now: self.clock.now())
+    }
+
+    /// Purges expired rows every `purgeInterval` and checks the pool's connections, until graceful shutdown.
+    public func run() async throws {
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.purgeInterval) }
+            } catch {
+                break
+            }
+            do { try await self.purgeExpired() } catch { self.store.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
+            await self.store.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
+        }
+        self.store.pool.shutdown()
+    }
+
+    /// Pool figures: open and idle connections, waiters, connections created and destroyed.
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.store.pool.counters }
+}
+
+extension CacheLayer {
+    /// A PostgreSQL exact layer (shared by every instance).
+    public static func postgres(_ configuration: PostgresConfiguration, ttlCeiling: Duration? = nil, timeout: Duration? = nil) -> CacheLayer {
+        CacheLayer(backend: PostgresCacheBackend(configuration: configuration), options: .init(ttlCeiling: ttlCeiling, timeout: timeout, isShared: true))
+    }
+}

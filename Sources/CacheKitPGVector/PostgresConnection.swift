@@ -1,0 +1,192 @@
+import CCacheKitLibPQ
+import CacheKit
+
+/// A statement parameter: text (libpq parses it by the statement's declared type) or binary bytes (`bytea`).
+enum PostgresParameter: Sendable {
+    case text(String)
+    case binary([UInt8])
+    case null
+}
+
+/// The rows of a result, in binary format.
+struct PostgresRows: Sendable {
+    var rows: [[[UInt8]?]]
+    var affected: Int
+
+    func int64(_ row: Int, _ column: Int) -> Int64? {
+        guard let bytes = self.rows[row][column], bytes.count == 8 else { return nil }
+        return bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+    }
+
+    func float64(_ row: Int, _ column: Int) -> Double? {
+        guard let bytes = self.rows[row][column], bytes.count == 8 else { return nil }
+        return Double(bitPattern: bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+}
+
+/// One libpq connection. Every value travels as a parameter of a prepared statement (`PQprepare`,
+/// `PQexecPrepared`); SQL text holds only CacheKit's own identifiers.
+///
+/// - Invariant (why `@unchecked Sendable` is sound): `connection` and `prepared` are used by one thread at a time
+///   (the pool leases the connection to one task, which runs each call on a pool thread and awaits it); `cancel`
+///   is only passed to `PQcancel`, which libpq documents as safe from another thread; `close()` frees both once.
+final class PostgresConnection: PooledConnection, @unchecked Sendable {
+    private var connection: OpaquePointer?
+    private var cancel: OpaquePointer?
+    private var prepared: Set<String> = []
+    private let cancelLock = LockedState(())
+    let backend: String
+
+    /// Connects and applies session settings. Blocks: call on a pool thread.
+    init(_ configuration: PostgresConfiguration) throws(CacheError) {
+        self.backend = configuration.name
+        guard let connection = PQconnectdb(configuration.connectionString) else {
+            throw CacheError(.connectionFailed, "cannot allocate a libpq connection", backend: configuration.name)
+        }
+        self.connection = connection
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let reason = Self.message(connection)
+            self.close()
+            let code: CacheError.Code = reason.contains("password") || reason.contains("authentication") ? .authenticationFailed : .connectionFailed
+            throw CacheError(code, "cannot connect to PostgreSQL: \(reason)", backend: configuration.name)
+        }
+        self.cancel = PQgetCancel(connection)
+        do {
+            _ = try self.simple("SET statement_timeout = \(max(1, configuration.statementTimeout.milliseconds))")
+            _ = try self.simple("SET hnsw.ef_search = \(configuration.efSearch)")
+        } catch {
+            // hnsw.ef_search is unknown before the vector extension is loaded in the session: load it and retry.
+            do {
+                _ = try self.simple("LOAD 'vector'")
+                _ = try self.simple("SET hnsw.ef_search = \(configuration.efSearch)")
+            } catch {
+                self.close()
+                throw error
+            }
+        }
+    }
+
+    deinit { self.close() }
+
+    func close() {
+        self.cancelLock.withLock { _ in
+            if let cancel = self.cancel {
+                self.cancel = nil
+                PQfreeCancel(cancel)
+            }
+        }
+        if let connection = self.connection {
+            self.connection = nil
+            PQfinish(connection)
+        }
+    }
+
+    func cancelInFlight() {
+        self.cancelLock.withLock { _ in
+            if let cancel = self.cancel { _ = cachekit_pq_cancel(cancel) }
+        }
+    }
+
+    /// Runs SQL without parameters (CacheKit's own DDL and settings only).
+    @discardableResult
+    func simple(_ sql: String) throws(CacheError) -> PostgresRows {
+        guard let connection = self.connection else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
+        let result = PQexecParams(connection, sql, 0, nil, nil, nil, nil, 1)
+        return try self.consume(result, connection)
+    }
+
+    /// Runs a prepared statement (preparing it once per connection under `name`).
+    func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) throws(CacheError) -> PostgresRows {
+        guard let connection = self.connection else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
+        if !self.prepared.contains(name) {
+            let result = PQprepare(connection, name, sql, Int32(parameters.count), nil)
+            _ = try self.consume(result, connection)
+            self.prepared.insert(name)
+        }
+        var buffers: [[UInt8]?] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .text(let text):
+                buffers.append(Array(text.utf8) + [0])
+                formats.append(0)
+            case .binary(let bytes):
+                buffers.append(bytes)
+                formats.append(1)
+            case .null:
+                buffers.append(nil)
+                formats.append(0)
+            }
+        }
+        let lengths = buffers.map { Int32($0?.count ?? 0) }
+        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(1, buffers.count))
+        defer { pointers.deallocate() }
+        var storage = [UInt8]()
+        var offsets: [Int?] = []
+        for buffer in buffers {
+            if let buffer {
+                offsets.append(storage.count)
+                storage.append(contentsOf: buffer)
+            } else {
+                offsets.append(nil)
+            }
+        }
+        storage.append(0)
+        let result = storage.withUnsafeBufferPointer { raw -> OpaquePointer? in
+            let base = UnsafeRawPointer(raw.baseAddress!)
+            for (index, offset) in offsets.enumerated() {
+                pointers[index] = offset.map { (base + $0).assumingMemoryBound(to: CChar.self) }
+            }
+            return lengths.withUnsafeBufferPointer { lengthPointer in
+                formats.withUnsafeBufferPointer { formatPointer in
+                    PQexecPrepared(connection, name, Int32(buffers.count), pointers, lengthPointer.baseAddress, formatPointer.baseAddress, 1)
+                }
+            }
+        }
+        return try self.consume(result, connection)
+    }
+
+    private func consume(_ result: OpaquePointer?, _ connection: OpaquePointer) throws(CacheError) -> PostgresRows {
+        guard let result else {
+            throw CacheError(.connectionFailed, "PostgreSQL: \(Self.message(connection))", backend: self.backend)
+        }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+            let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? Self.message(connection)
+            let code: CacheError.Code
+            switch state {
+            case "57014": code = .timeout  // query_canceled (statement_timeout or PQcancel)
+            case "57P01", "57P02", "57P03", "08000", "08003", "08006": code = .connectionFailed
+            default: code = PQstatus(connection) == CONNECTION_OK ? .commandFailed : .connectionFailed
+            }
+            // The primary message of a failed statement names objects and conditions, never parameter values.
+            throw CacheError(code, "PostgreSQL \(state): \(primary)", backend: self.backend)
+        }
+        var rows: [[[UInt8]?]] = []
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        rows.reserveCapacity(rowCount)
+        for row in 0..<rowCount {
+            var values: [[UInt8]?] = []
+            values.reserveCapacity(columnCount)
+            for column in 0..<columnCount {
+                if PQgetisnull(result, Int32(row), Int32(column)) == 1 {
+                    values.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, Int32(row), Int32(column)))
+                    let value = PQgetvalue(result, Int32(row), Int32(column))!
+                    values.append(Array(UnsafeRawBufferPointer(start: value, count: length)))
+                }
+            }
+            rows.append(values)
+        }
+        let affected = PQcmdTuples(result).map { Int(String(cString: $0)) ?? 0 } ?? 0
+        return PostgresRows(rows: rows, affected: affected)
+    }
+
+    private static func message(_ connection: OpaquePointer) -> String {
+        PQerrorMessage(connection).map { String(cString: $0).trimmingSuffixNewlines } ?? "unknown error"
+    }
+}

@@ -1,0 +1,89 @@
+import CacheKit
+import Logging
+
+/// The pool and schema shared by `PostgresCacheBackend` and `PGVectorSemanticIndex`: connections, versioned
+/// idempotent migrations (run once per store, under an advisory lock so instances starting together do not
+/// collide), and statement execution with metrics.
+final class PostgresStore: Sendable {
+    let configuration: PostgresConfiguration
+    let pool: ConnectionPool<PostgresConnection>
+    let logger: Logger
+    private let migrated = LockedState<Set<String>>([])
+
+    /// A named schema change: applied once, recorded in `<prefix>_migrations`.
+    struct Migration: Sendable {
+        var name: String
+        var statements: [String]
+    }
+
+    init(configuration: PostgresConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
+            try PostgresConnection(configuration)
+        }
+    }
+
+    var prefix: String { self.configuration.tablePrefix }
+
+    /// Applies `migrations` that are not yet recorded, each in its own transaction, holding a session advisory lock.
+    func migrate(_ migrations: [Migration]) async throws {
+        let pending = migrations.filter { migration in self.migrated.withLock { !$0.contains(migration.name) } }
+        guard !pending.isEmpty else { return }
+        let prefix = self.prefix
+        let backend = self.configuration.name
+        try await self.pool.withConnection { connection in
+            // 0x63616368656b6974 = "cachekit": one lock for every CacheKit schema in the database.
+            try connection.simple("SELECT pg_advisory_lock(7161123705024522612)")
+            defer { _ = try? connection.simple("SELECT pg_advisory_unlock(7161123705024522612)") }
+            try connection.simple("CREATE TABLE IF NOT EXISTS \(prefix)_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            for migration in pending {
+                let applied = try connection.execute("ck_migration_check", "SELECT 1 FROM \(prefix)_migrations WHERE name = $1", [.text(migration.name)])
+                guard applied.rows.isEmpty else { continue }
+                try connection.simple("BEGIN")
+                do {
+                    for statement in migration.statements { try connection.simple(statement) }
+                    _ = try connection.execute("ck_migration_record", "INSERT INTO \(prefix)_migrations (name) VALUES ($1)", [.text(migration.name)])
+                    try connection.simple("COMMIT")
+                } catch let error as CacheError {
+                    _ = try? connection.simple("ROLLBACK")
+                    if error.message.contains("extension \"vector\"") || error.message.contains("vector.control") {
+                        throw CacheError(
+                            .unsupported,
+                            "the server has no pgvector extension (CREATE EXTENSION vector failed): install pgvector 0.5 or newer",
+                            backend: backend, underlying: error
+                        )
+                    }
+                    throw CacheError(error.code, "migration \(migration.name) failed: \(error.message)", backend: backend, underlying: error)
+                }
+            }
+        }
+        self.migrated.withLock { $0.formUnion(pending.map(\.name)) }
+    }
+
+    /// Runs one prepared statement on a leased connection.
+    func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
+        try await self.pool.withConnection { connection in try connection.execute(name, sql, parameters) }
+    }
+
+    /// Deletes expired rows of `table` in batches; returns how many.
+    func purge(table: String, now: CacheTime) async throws -> Int {
+        var total = 0
+        while true {
+            let rows = try await self.execute(
+                "ck_purge_\(table)",
+                "DELETE FROM \(table) WHERE ctid IN (SELECT ctid FROM \(table) WHERE stale_until <= $1::bigint LIMIT $2::int)",
+                [.text(String(now.millisecondsSinceEpoch)), .text(String(self.configuration.purgeBatch))]
+            )
+            total += rows.affected
+            if rows.affected < self.configuration.purgeBatch { return total }
+        }
+    }
+
+    /// `tags` as the JSON text that `ARRAY(SELECT jsonb_array_elements_text($n::jsonb))` turns into a `text[]`.
+    static func tagsParameter(_ tags: [String]) -> PostgresParameter {
+        .text(String(decoding: JSONValue.array(tags.map(JSONValue.string)).canonicalBytes(), as: UTF8.self))
+    }
+
+    static func digest(_ digest: Digest256) -> PostgresParameter { .binary(digest.bytes) }
+}

@@ -1,0 +1,167 @@
+import CacheKit
+import CacheKitMemory
+import CacheKitPGVector
+import CacheKitTesting
+import Foundation
+import Testing
+
+enum PostgresTestServer {
+    static let url = ProcessInfo.processInfo.environment["CACHEKIT_POSTGRES_URL"]
+    static var available: Bool { url != nil }
+
+    static func configuration(prefix: String = "ckt") throws -> PostgresConfiguration {
+        try PostgresConfiguration(connectionString: url ?? "postgresql://cachekit@127.0.0.1:55432/cachekit", tablePrefix: prefix)
+    }
+
+    /// Runs SQL with the server's psql (admin actions the tests need, like pg_terminate_backend).
+    @discardableResult
+    static func psql(_ sql: String) throws -> String {
+        let bin = ProcessInfo.processInfo.environment["CACHEKIT_PG_BIN"] ?? "/usr/bin"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bin + "/psql")
+        process.arguments = [url!, "-At", "-c", sql]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+@Suite("PostgreSQL configuration")
+struct PostgresConfigurationTests {
+    @Test func badConnectionStringsAndPrefixesAreClearErrors() {
+        do {
+            _ = try PostgresConfiguration(connectionString: "host=localhost nonsense_option=1")
+            Issue.record("accepted an unknown option")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.contains("nonsense_option"), "\(error.message)")
+        }
+        do {
+            _ = try PostgresConfiguration(connectionString: "postgresql://u:hunter2@h/db", tablePrefix: "x; DROP TABLE y")
+            Issue.record("accepted an SQL-looking table prefix")
+        } catch {
+            #expect(error.code == .invalidConfiguration)
+            #expect(!error.description.contains("hunter2"))
+        }
+        #expect((try? PostgresConfiguration(connectionString: "postgresql://u:hunter2@h/db"))?.description.contains("hunter2") == false)
+    }
+}
+
+@Suite("PostgreSQL + pgvector against a real server", .serialized, .enabled(if: PostgresTestServer.available, "needs CACHEKIT_POSTGRES_URL (scripts/test starts PostgreSQL)"))
+struct PostgresIntegrationTests {
+    @Test(arguments: CacheBackendConformance.Behaviour.allCases)
+    func backendConformance(_ behaviour: CacheBackendConformance.Behaviour) async throws {
+        let configuration = try PostgresTestServer.configuration()
+        try await CacheBackendConformance.realTime(largeValueBytes: 10 << 20) { PostgresCacheBackend(configuration: configuration) }.run(behaviour)
+    }
+
+    @Test(arguments: SemanticIndexConformance.Behaviour.allCases)
+    func indexConformance(_ behaviour: SemanticIndexConformance.Behaviour) async throws {
+        let configuration = try PostgresTestServer.configuration()
+        try await SemanticIndexConformance.realTime { PGVectorSemanticIndex(configuration: configuration, dimension: 384) }.run(behaviour)
+    }
+
+    func request(_ text: String, system: String = "You are a support bot.") -> ChatRequest {
+        ChatRequest(model: "gpt-4o-mini", messages: [.system(system), .user(text)], temperature: 0)
+    }
+
+    @Test func semanticIsolationThroughTheCache() async throws {
+        let configuration = try PostgresTestServer.configuration()
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [.memory()]
+        cacheConfiguration.semantic = .pgvector(configuration, embedder: HashingEmbeddingProvider(dimension: 384), threshold: 0.8)
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let tenant = CacheScope(tenant: "pg-\(UInt32.random(in: 0...UInt32.max))")
+        _ = try await cache.completion(for: self.request("how do I reset my account password"), in: tenant, upstream: upstream)
+        let same = try await cache.completion(for: self.request("how do I reset my account password please"), in: tenant, upstream: upstream)
+        #expect(same.outcome.source == .semanticHit, "same partition, paraphrase: expected a semantic hit")
+        let otherTenant = try await cache.completion(
+            for: self.request("how do I reset my account password please"), in: CacheScope(tenant: "other-\(UInt32.random(in: 0...UInt32.max))"), upstream: upstream
+        )
+        #expect(otherTenant.outcome.source == .miss, "another tenant got the answer")
+        let otherSystem = try await cache.completion(
+            for: self.request("how do I reset my account password please", system: "You are a sales bot."), in: tenant, upstream: upstream
+        )
+        #expect(otherSystem.outcome.source == .miss, "another system prompt got the answer")
+        #expect(upstream.calls == 3)
+    }
+
+    @Test func searchesUseTheHNSWIndex() async throws {
+        let configuration = try PostgresTestServer.configuration(prefix: "ckexplain")
+        let index = PGVectorSemanticIndex(configuration: configuration, dimension: 384)
+        let scope = CacheScope(tenant: "explain")
+        let partition = SemanticPartition(digest: Digest256(hashing: [7]), scopeID: scope.id)
+        var generator = SeededGenerator(seed: 3)
+        let now = SystemCacheClock().now()
+        for i in 0..<1500 {
+            var v = (0..<384).map { _ in Float.random(in: -1...1, using: &generator) }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            v = v.map { $0 / norm }
+            let key = CacheKey(digest: Digest256(hashing: Array("e\(i)".utf8)), scopeID: scope.id)
+            try await index.insert(SemanticRecord(key: key, partition: partition, vector: v, entry: CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(600))))
+        }
+        try PostgresTestServer.psql("ANALYZE ckexplain_vectors_384")
+        let plan = try await index.explainSearch(SemanticQuery(vector: [Float](repeating: 0.05, count: 384), partition: partition, minimumSimilarity: 0, limit: 1))
+        print("search plan:\n\(plan)")
+        #expect(plan.contains("ckexplain_vectors_384_hnsw"), "the search did not use the HNSW index:\n\(plan)")
+    }
+
+    @Test func unreachableServerAndUnknownDatabaseAreClearErrors() async throws {
+        let wrongPort = try PostgresConfiguration(connectionString: "postgresql://cachekit@127.0.0.1:1/cachekit?connect_timeout=2")
+        let key = CacheKey(digest: Digest256(hashing: [1]), scopeID: CacheScope.default.id)
+        do {
+            _ = try await PostgresCacheBackend(configuration: wrongPort).get(key)
+            Issue.record("connected to a closed port")
+        } catch let error as CacheError {
+            #expect(error.code == .connectionFailed, "\(error)")
+        }
+        var url = PostgresTestServer.url!
+        url = String(url[..<url.lastIndex(of: "/")!]) + "/no_such_database_ck"
+        do {
+            _ = try await PostgresCacheBackend(configuration: try PostgresConfiguration(connectionString: url)).get(key)
+            Issue.record("connected to a database that does not exist")
+        } catch let error as CacheError {
+            #expect(error.message.contains("no_such_database_ck"), "\(error)")
+        }
+    }
+
+    @Test func terminatedBackendsFailNoRequestAndLoseNothingAcknowledged() async throws {
+        let configuration = try PostgresTestServer.configuration()
+        let backend = PostgresCacheBackend(configuration: configuration)
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let tenant = CacheScope(tenant: "terminate-\(UInt32.random(in: 0...UInt32.max))")
+        var failures = 0
+        for i in 0..<200 {
+            if i % 40 == 20 {
+                try PostgresTestServer.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''")
+            }
+            let request = ChatRequest(model: "m", messages: [.user("q\(i)")], temperature: 0)
+            do {
+                let lookup = try await cache.lookup(request, in: tenant)
+                let response = try await upstream.complete(request)
+                try await cache.store(response, for: lookup)
+            } catch {
+                failures += 1
+            }
+        }
+        let errors = cache.statistics().layers[0].errors
+        print("pg_terminate_backend x5 during 200 writes: \(failures) failed, \(errors) layer errors counted, \(backend.poolCounters.destroyed) connections destroyed")
+        #expect(failures == 0)
+        // Writes whose layer call succeeded must all be readable.
+        var lost = 0
+        for i in 0..<200 {
+            let key = cache.key(for: ChatRequest(model: "m", messages: [.user("q\(i)")], temperature: 0), in: tenant)
+            if try await backend.get(key) == nil { lost += 1 }
+        }
+        print("entries missing after the terminations: \(lost) of 200 (writes that hit a terminated connection fail and are counted, not acknowledged)")
+        #expect(lost <= errors, "more entries are missing than writes reported failed")
+    }
+}
