@@ -27,6 +27,7 @@ let package = Package(
                 .product(name: "CacheKit", package: "CacheKit"),
                 .product(name: "CacheKitMemory", package: "CacheKit"),
                 .product(name: "CacheKitRedis", package: "CacheKit"),
+                .product(name: "CacheKitPGVector", package: "CacheKit"),
             ],
             path: "Sources/cachekit-bench"
         ),

@@ -2,6 +2,7 @@
 // scripts in compare/. Usage: cachekit-bench REQUEST.json
 import CacheKit
 import CacheKitMemory
+import CacheKitPGVector
 import CacheKitRedis
 import Foundation
 
@@ -35,9 +36,58 @@ guard arguments.count >= 2, let data = FileManager.default.contents(atPath: argu
     FileHandle.standardError.write("usage: cachekit-bench REQUEST.json [--redis URL]\n".data(using: .utf8)!)
     exit(2)
 }
+if arguments.count >= 4, arguments[2] == "--pgvector-prepare" {
+    try await Task.detached { try await pgvectorPrepare(url: arguments[3]) }.value
+    exit(0)
+}
+if arguments.count >= 5, arguments[2] == "--pgvector-search" {
+    try await Task.detached { try await pgvectorSearch(url: arguments[3], queriesFile: arguments[4]) }.value
+    exit(0)
+}
 if arguments.count >= 4, arguments[2] == "--redis" {
     try await Task.detached { try await redisBenchmark(url: arguments[3], request: try ChatRequest(json: Array(data))) }.value
     exit(0)
+}
+
+let benchScope = CacheScope(tenant: "bench")
+let benchPartition = SemanticPartition(digest: Digest256(hashing: Array("bench-partition".utf8)), scopeID: benchScope.id)
+
+func benchIndex(_ url: String) throws -> PGVectorSemanticIndex {
+    let ef = Int(ProcessInfo.processInfo.environment["BENCH_EF_SEARCH"] ?? "") ?? 64
+    return PGVectorSemanticIndex(configuration: try PostgresConfiguration(connectionString: url, tablePrefix: "ckbench", efSearch: ef), dimension: 384)
+}
+
+/// Creates the schema and prints what the loader needs: scope id, partition and a valid payload, as hex.
+func pgvectorPrepare(url: String) async throws {
+    try await benchIndex(url).migrate()
+    let now = SystemCacheClock().now()
+    let entry = CacheEntry(value: Array(#"{"answer":"cached"}"#.utf8), createdAt: now, expiresAt: now + .seconds(86_400))
+    print(String(decoding: JSONValue.object([
+        "scope_hex": .string(benchScope.id.hex), "partition_hex": .string(benchPartition.digest.hex),
+        "payload_hex": .string(Hex.encode(CacheEntryCodec.encode(entry))),
+    ]).canonicalBytes(), as: UTF8.self))
+}
+
+/// Searches every query of a JSON array of vectors through PGVectorSemanticIndex, and the first one 300 more
+/// times; prints the top-1 keys (hex) and latency percentiles.
+func pgvectorSearch(url: String, queriesFile: String) async throws {
+    let index = try benchIndex(url)
+    let queries = try JSONValue(parsing: Array(FileManager.default.contents(atPath: queriesFile)!)).arrayValue!.map { $0.arrayValue!.map { Float($0.doubleValue!) } }
+    var keys: [JSONValue] = []
+    for query in queries {
+        let match = try await index.search(SemanticQuery(vector: query, partition: benchPartition, minimumSimilarity: -1, limit: 1))
+        keys.append(match.first.map { .string($0.key.digest.hex) } ?? .null)
+    }
+    var fixed = LatencyHistogram()
+    for _ in 0..<300 {
+        let start = ContinuousClock.now
+        _ = try await index.search(SemanticQuery(vector: queries[0], partition: benchPartition, minimumSimilarity: -1, limit: 1))
+        fixed.record(ContinuousClock.now - start)
+    }
+    print(String(decoding: JSONValue.object([
+        "keys": .array(keys), "fixed_p50_ms": .number(Double(fixed.percentile(0.5)) / 1e6),
+        "fixed_p95_ms": .number(Double(fixed.percentile(0.95)) / 1e6),
+    ]).canonicalBytes(), as: UTF8.self))
 }
 
 /// L2 hits through MultiLayerCache (Redis only, one client, 2 KB value) and pipelined bulk warm-up, as ops/s.

@@ -35,22 +35,23 @@ public struct CanonicalJSONWriter: Sendable {
     /// Appends an object, leaving out the members whose names are in `excluded`.
     public mutating func write(members: [String: JSONValue], excluding excluded: Set<String>?) {
         self.bytes.append(UInt8(ascii: "{"))
-        // Sort (name, value) pairs once: no second hash lookup per member.
-        var pairs: [(key: String, value: JSONValue)] = []
-        pairs.reserveCapacity(members.count)
-        if let excluded, !excluded.isEmpty {
-            for member in members where !excluded.contains(member.key) { pairs.append(member) }
-        } else {
-            for member in members { pairs.append(member) }
-        }
-        if pairs.count > 1 { pairs.sort { Self.utf16Precedes($0.key, $1.key) } }
-        var first = true
-        for (name, value) in pairs {
-            if !first { self.bytes.append(UInt8(ascii: ",")) }
-            first = false
-            self.write(string: name)
-            self.bytes.append(UInt8(ascii: ":"))
-            self.write(value)
+        // Sort (name, value) pairs once, in a stack buffer: no second hash lookup and no heap allocation per object.
+        withUnsafeTemporaryAllocation(of: (key: String, value: JSONValue).self, capacity: members.count) { pairs in
+            var count = 0
+            let filter = excluded.flatMap { $0.isEmpty ? nil : $0 }
+            for member in members where filter?.contains(member.key) != true {
+                (pairs.baseAddress! + count).initialize(to: member)
+                count += 1
+            }
+            var used = UnsafeMutableBufferPointer(rebasing: pairs[0..<count])
+            if count > 1 { used.sort { Self.utf16Precedes($0.key, $1.key) } }
+            for index in 0..<count {
+                if index > 0 { self.bytes.append(UInt8(ascii: ",")) }
+                self.write(string: used[index].key)
+                self.bytes.append(UInt8(ascii: ":"))
+                self.write(used[index].value)
+            }
+            _ = used.deinitialize()
         }
         self.bytes.append(UInt8(ascii: "}"))
     }

@@ -19,9 +19,12 @@ public final class BlockingThreadPool: @unchecked Sendable {
     private var queue: [@Sendable () -> Void] = []
     private var head = 0
     private var stopping = false
+    private var spinning = 0
     private var threads: [pthread_t] = []
     /// How many times an idle thread yields before it sleeps.
     static let spinLimit = 200
+    /// How many idle threads may spin at once.
+    static let maximumSpinners = 64
     /// The pool's name (thread names start with it).
     public let name: String
 
@@ -71,14 +74,19 @@ public final class BlockingThreadPool: @unchecked Sendable {
     private func work(name _: String) {
         while true {
             pthread_mutex_lock(self.mutex)
-            // Stay awake briefly for the next job: a request/response client submits one right after the
-            // previous reply, and waking a sleeping thread costs more than the call itself on small machines.
-            var spins = 0
-            while self.head == self.queue.count, !self.stopping, spins < Self.spinLimit {
-                pthread_mutex_unlock(self.mutex)
-                sched_yield()
-                spins += 1
-                pthread_mutex_lock(self.mutex)
+            // One thread stays awake briefly for the next job: a request/response client submits one right after
+            // the previous reply, and waking a sleeping thread costs more than the call itself on small machines.
+            // At most `maximumSpinners` spin at once, so idle threads leave the CPU to a server on the same machine.
+            if self.head == self.queue.count, !self.stopping, self.spinning < Self.maximumSpinners {
+                self.spinning += 1
+                var spins = 0
+                while self.head == self.queue.count, !self.stopping, spins < Self.spinLimit {
+                    pthread_mutex_unlock(self.mutex)
+                    sched_yield()
+                    spins += 1
+                    pthread_mutex_lock(self.mutex)
+                }
+                self.spinning -= 1
             }
             while self.head == self.queue.count, !self.stopping { pthread_cond_wait(self.condition, self.mutex) }
             if self.head == self.queue.count {

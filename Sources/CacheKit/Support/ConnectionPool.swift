@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// A connection that a `ConnectionPool` leases: a C client handle (hiredis, libpq) used by one task at a time.
 public protocol PooledConnection: AnyObject, Sendable {
@@ -32,6 +33,10 @@ public struct ConnectionPoolConfiguration: Sendable {
     }
 }
 
+/// Metrics (swift-metrics, dimension `backend`): `cachekit_pool_waits_total` (leases that had to wait),
+/// `cachekit_pool_connects_total` (connections opened, reconnects included), `cachekit_pool_connect_failures_total`,
+/// `cachekit_pool_connections_destroyed_total` (after an error, a timeout or a cancellation mid-call).
+///
 /// A pool of blocking client connections: one task per connection at a time, blocking calls on a dedicated
 /// `BlockingThreadPool` (never the cooperative pool).
 ///
@@ -69,12 +74,20 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     let logger: Logger
     let connectBody: @Sendable () throws -> Connection
     private let state = LockedState(State())
+    private let metrics: (waits: Counter, connects: Counter, connectFailures: Counter, destroyed: Counter)
 
     /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block).
     public init(configuration: ConnectionPoolConfiguration, logger: Logger, connect: @escaping @Sendable () throws -> Connection) {
         self.configuration = configuration
         self.logger = logger
         self.connectBody = connect
+        let dimensions = [("backend", configuration.name)]
+        self.metrics = (
+            Counter(label: "cachekit_pool_waits_total", dimensions: dimensions),
+            Counter(label: "cachekit_pool_connects_total", dimensions: dimensions),
+            Counter(label: "cachekit_pool_connect_failures_total", dimensions: dimensions),
+            Counter(label: "cachekit_pool_connections_destroyed_total", dimensions: dimensions)
+        )
         // One thread per connection, plus one so a connect never waits behind a stuck command.
         self.threads = BlockingThreadPool(threadCount: max(1, configuration.size) + 1, name: "ck-\(configuration.name)")
     }
@@ -151,6 +164,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         case .fail(let error): throw error
         case .create: return try await self.connect()
         case .wait:
+            self.metrics.waits.increment()
             let id = self.state.withLock { state -> UInt64 in
                 state.nextWaiterID += 1
                 return state.nextWaiterID
@@ -183,6 +197,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         let connectBody = self.connectBody
         do {
             let connection = try await self.threads.run { try connectBody() }
+            self.metrics.connects.increment()
             self.state.withLock { state in
                 state.created += 1
                 state.connectFailures = 0
@@ -191,6 +206,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
             }
             return connection
         } catch {
+            self.metrics.connectFailures.increment()
             let waiter = self.state.withLock { state -> Waiter? in
                 state.open -= 1
                 state.connectFailures += 1
@@ -212,6 +228,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private func release(_ connection: Connection, healthy: Bool) {
         if !healthy {
             connection.close()
+            self.metrics.destroyed.increment()
             let waiter = self.state.withLock { state -> Waiter? in
                 state.open -= 1
                 state.destroyed += 1
