@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CacheKitMemory", targets: ["CacheKitMemory"]),
         .library(name: "CacheKitRedis", targets: ["CacheKitRedis"]),
         .library(name: "CacheKitPGVector", targets: ["CacheKitPGVector"]),
+        .library(name: "CacheKitOpenAI", targets: ["CacheKitOpenAI"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
@@ -67,8 +68,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .systemLibrary(
+            name: "CCacheKitCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        .target(
+            name: "CacheKitOpenAI",
+            dependencies: ["CacheKit", "CCacheKitCurl", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
+        .testTarget(name: "CacheKitOpenAITests", dependencies: ["CacheKitOpenAI", "CacheKitMemory", "CacheKitTesting"]),
         .testTarget(name: "CacheKitPGVectorTests", dependencies: ["CacheKitPGVector", "CacheKitMemory", "CacheKitTesting"]),
         .testTarget(name: "CacheKitRedisTests", dependencies: ["CacheKitRedis", "CacheKitMemory", "CacheKitTesting"]),
     ]

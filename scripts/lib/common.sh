@@ -5,10 +5,11 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config libhiredis-dev redis-server libpq-dev python3 python3-pip)
+TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev python3 python3-pip)
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
+OPENAI_PORT=${CACHEKIT_TEST_OPENAI_PORT:-18090}
 PGSERVER_VERSION=0.1.4
 
 log() { printf '[cachekit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -42,6 +43,25 @@ STARTED_SERVICES=()
 start_services() {
   start_redis
   start_postgres
+  start_fake_openai
+}
+
+# The loopback OpenAI-compatible server (scripts/lib/fake-openai.py): deterministic answers, fault injection.
+start_fake_openai() {
+  python3 "$PWD/scripts/lib/fake-openai.py" "$OPENAI_PORT" >"$CACHEKIT_STATE_DIR/fake-openai.log" 2>&1 &
+  FAKE_OPENAI_PID=$!
+  for _ in $(seq 1 50); do
+    curl -s "http://127.0.0.1:$OPENAI_PORT/_stats" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -s "http://127.0.0.1:$OPENAI_PORT/_stats" >/dev/null || { log "the fake OpenAI server did not start"; cat "$CACHEKIT_STATE_DIR/fake-openai.log" >&2; exit 1; }
+  STARTED_SERVICES+=(fake_openai)
+  export CACHEKIT_TEST_OPENAI_URL="http://127.0.0.1:$OPENAI_PORT/v1"
+  log "fake OpenAI server on 127.0.0.1:$OPENAI_PORT"
+}
+
+stop_fake_openai() {
+  [ -n "${FAKE_OPENAI_PID:-}" ] && kill "$FAKE_OPENAI_PID" 2>/dev/null || true
 }
 
 # PostgreSQL 16 + pgvector from the PyPI wheel `pgserver` (Debian 12 has no pgvector package). The wheel is only
