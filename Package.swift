@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CacheKitRedis", targets: ["CacheKitRedis"]),
         .library(name: "CacheKitPGVector", targets: ["CacheKitPGVector"]),
         .library(name: "CacheKitOpenAI", targets: ["CacheKitOpenAI"]),
+        .library(name: "CacheKitEmbeddings", targets: ["CacheKitEmbeddings"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
@@ -51,6 +52,7 @@ let package = Package(
             dependencies: [
                 "CacheKit",
                 "CacheKitMemory",
+                "CacheKitEmbeddings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             resources: [.copy("Resources/demo-workload.jsonl")]
@@ -77,8 +79,19 @@ let package = Package(
             name: "CacheKitOpenAI",
             dependencies: ["CacheKit", "CCacheKitCurl", .product(name: "Logging", package: "swift-log")]
         ),
+        .systemLibrary(
+            name: "CCacheKitBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+        ),
+        .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS"]),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
+        .testTarget(
+            name: "CacheKitEmbeddingsTests",
+            dependencies: ["CacheKitEmbeddings", "CacheKitMemory", "CacheKitTesting"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "CacheKitOpenAITests", dependencies: ["CacheKitOpenAI", "CacheKitMemory", "CacheKitTesting"]),
         .testTarget(name: "CacheKitPGVectorTests", dependencies: ["CacheKitPGVector", "CacheKitMemory", "CacheKitTesting"]),
         .testTarget(name: "CacheKitRedisTests", dependencies: ["CacheKitRedis", "CacheKitMemory", "CacheKitTesting"]),

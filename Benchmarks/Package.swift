@@ -28,6 +28,8 @@ let package = Package(
                 .product(name: "CacheKitMemory", package: "CacheKit"),
                 .product(name: "CacheKitRedis", package: "CacheKit"),
                 .product(name: "CacheKitPGVector", package: "CacheKit"),
+                .product(name: "CacheKitEmbeddings", package: "CacheKit"),
+                .product(name: "CacheKitOpenAI", package: "CacheKit"),
             ],
             path: "Sources/cachekit-bench"
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CacheKit
+import CacheKitEmbeddings
 import CacheKitMemory
 import Foundation
 
@@ -17,8 +18,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "A workload file (JSON Lines of {\"request\", \"label\"}); default: the bundled one.")
     var workload: String?
 
-    @Option(help: "Semantic similarity threshold.")
-    var threshold: Float = 0.75
+    @Option(help: "Semantic similarity threshold (default: 0.80 with the local model, 0.75 with the lexical fallback).")
+    var threshold: Float?
+
+    @Option(help: "A sentence-transformers model folder (default: CACHEKIT_MODEL_DIR, which ./scripts/demo sets).")
+    var model: String?
 
     @Option(help: "Simulated upstream time to first token, in milliseconds.")
     var upstreamLatencyMs: Int = 60
@@ -42,10 +46,25 @@ struct DemoCommand: AsyncParsableCommand {
         let items = try WorkloadItem.parse(bytes, source: source)
         guard !items.isEmpty else { throw CLIError("\(source) has no requests") }
 
-        let embedder = HashingEmbeddingProvider(dimension: 512)
+        let embedder: any EmbeddingProvider
+        var threshold: Float
+        if let directory = self.model ?? ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"] {
+            do {
+                embedder = try LocalEmbeddingProvider(directory: directory)
+            } catch {
+                throw CLIError("cannot load the embedding model: \(error.message)")
+            }
+            threshold = self.threshold ?? 0.80
+        } else {
+            if !self.json {
+                print("No embedding model (set CACHEKIT_MODEL_DIR or run ./scripts/demo): using the lexical fallback embedder.")
+            }
+            embedder = HashingEmbeddingProvider(dimension: 512)
+            threshold = self.threshold ?? 0.75
+        }
         var configuration = CacheConfiguration()
         configuration.layers = [.memory()]
-        configuration.semantic = .memorySemantic(embedder: embedder, threshold: self.threshold)
+        configuration.semantic = .memorySemantic(embedder: embedder, threshold: threshold)
         configuration.logger.logLevel = .error
         let cache = MultiLayerCache(configuration: configuration)
         var labels: [String: String] = [:]
@@ -54,7 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let upstream = SimulatedUpstream(labels: labels, baseLatency: .milliseconds(self.upstreamLatencyMs))
         if !self.json {
-            print("CacheKit demo: \(items.count) support questions through memory L1 + semantic index (\(embedder.model)).")
+            print("CacheKit demo: \(items.count) support questions through memory L1 + semantic index (\(embedder.model), threshold \(threshold)).")
             print("Simulated upstream: \(self.upstreamLatencyMs) ms to first token + 0.8 ms per token.\n")
         }
         let summary = try await WorkloadRunner(cache: cache, upstream: upstream).run(items) { done in

@@ -5,7 +5,7 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev python3 python3-pip)
+TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev python3 python3-pip)
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
@@ -41,6 +41,7 @@ ensure_apt_packages() {
 STARTED_SERVICES=()
 
 start_services() {
+  export CACHEKIT_MODEL_DIR=${CACHEKIT_MODEL_DIR:-$("$PWD/scripts/fetch-model")}
   start_redis
   start_postgres
   start_fake_openai

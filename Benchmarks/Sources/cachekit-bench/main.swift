@@ -1,7 +1,9 @@
 // Times CacheKit operations in one process and prints nanoseconds per operation as JSON, for the side-by-side
 // scripts in compare/. Usage: cachekit-bench REQUEST.json
 import CacheKit
+import CacheKitEmbeddings
 import CacheKitMemory
+import CacheKitOpenAI
 import CacheKitPGVector
 import CacheKitRedis
 import Foundation
@@ -42,6 +44,14 @@ if arguments.count >= 4, arguments[2] == "--pgvector-prepare" {
 }
 if arguments.count >= 5, arguments[2] == "--pgvector-search" {
     try await Task.detached { try await pgvectorSearch(url: arguments[3], queriesFile: arguments[4]) }.value
+    exit(0)
+}
+if arguments.count >= 4, arguments[2] == "--openai" {
+    try await Task.detached { try await openAIBenchmark(url: arguments[3], request: try ChatRequest(json: Array(data))) }.value
+    exit(0)
+}
+if arguments.count >= 4, arguments[2] == "--embed" {
+    try embeddingBenchmark(directory: arguments[3])
     exit(0)
 }
 if arguments.count >= 4, arguments[2] == "--redis" {
@@ -87,6 +97,55 @@ func pgvectorSearch(url: String, queriesFile: String) async throws {
     print(String(decoding: JSONValue.object([
         "keys": .array(keys), "fixed_p50_ms": .number(Double(fixed.percentile(0.5)) / 1e6),
         "fixed_p95_ms": .number(Double(fixed.percentile(0.95)) / 1e6),
+    ]).canonicalBytes(), as: UTF8.self))
+}
+
+/// A direct call to the loopback upstream through OpenAIClient, and a cache hit through MultiLayerCache, p50 of 300.
+func openAIBenchmark(url: String, request: ChatRequest) async throws {
+    let client = OpenAIClient(configuration: OpenAIConfiguration(baseURL: url, apiKey: "sk-bench"))
+    var configuration = CacheConfiguration()
+    configuration.layers = [.memory()]
+    configuration.logger.logLevel = .error
+    let cache = MultiLayerCache(configuration: configuration)
+    _ = try await client.complete(request)
+    var direct = LatencyHistogram()
+    for _ in 0..<300 {
+        let start = ContinuousClock.now
+        _ = try await client.complete(request)
+        direct.record(ContinuousClock.now - start)
+    }
+    _ = try await cache.completion(for: request, upstream: client)
+    var hit = LatencyHistogram()
+    for _ in 0..<300 {
+        let start = ContinuousClock.now
+        _ = try await cache.completion(for: request, upstream: client)
+        hit.record(ContinuousClock.now - start)
+    }
+    print(String(decoding: JSONValue.object([
+        "direct_p50_ms": .number(Double(direct.percentile(0.5)) / 1e6), "hit_p50_ms": .number(Double(hit.percentile(0.5)) / 1e6),
+    ]).canonicalBytes(), as: UTF8.self))
+}
+
+/// Local embedding latency: one 16-token query (batch 1) and 32 queries (batch 32), medians of 30 runs.
+func embeddingBenchmark(directory: String) throws {
+    let provider = try LocalEmbeddingProvider(directory: directory)
+    let query = "How do I reset the password of my account on the mobile app today?"
+    let batch = (0..<32).map { "Question number \($0): how do I reset the password of my account today?" }
+    _ = provider.embedNow([query])
+    func median(_ body: () -> Void) -> Double {
+        var samples: [Double] = []
+        for _ in 0..<30 {
+            let start = ContinuousClock.now
+            body()
+            samples.append((ContinuousClock.now - start).seconds * 1000)
+        }
+        return samples.sorted()[15]
+    }
+    let single = median { _ = provider.embedNow([query]) }
+    let many = median { _ = provider.embedNow(batch) }
+    print(String(decoding: JSONValue.object([
+        "tokens": .number(Double(provider.tokenizer.encode(query).count)),
+        "single_ms": .number(single), "batch32_ms": .number(many), "batch32_per_query_ms": .number(many / 32),
     ]).canonicalBytes(), as: UTF8.self))
 }
 

@@ -1,0 +1,182 @@
+import ArgumentParser
+import CacheKit
+import CacheKitEmbeddings
+import CacheKitMemory
+import Foundation
+
+struct CalibrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Choose a semantic threshold from labelled paraphrase pairs, and report it on held-out pairs.",
+        discussion: """
+            Reads a JSON array of {"origin", "similar"} pairs (GPTCache's benchmark format, e.g. \
+            ../shared/data/gptcache-mock-pairs.json). Every origin is stored in a semantic index under its own \
+            answer; every paraphrase is a query, correct when it is served its own pair's answer. The threshold is \
+            chosen on the first half of the queries (--criterion) and reported on the second half, next to \
+            GPTCache's published counts on the same data.
+            """
+    )
+
+    @Argument(help: "The pairs file.")
+    var pairs: String
+
+    @Option(help: "A sentence-transformers model folder (default: CACHEKIT_MODEL_DIR).")
+    var model: String?
+
+    @Option(help: "Pick the lowest threshold with at least this precision (default), or use --max-f1.")
+    var minimumPrecision: Double = 0.95
+
+    @Flag(help: "Pick the threshold with the highest F1 instead.")
+    var maxF1 = false
+
+    @Option(help: "Write the calibration sweep as CSV to this file.")
+    var table: String?
+
+    @Option(help: "Write a precision/recall/hit-rate chart (SVG) to this file.")
+    var svg: String?
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() async throws {
+        guard let directory = self.model ?? ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"] else {
+            throw CLIError("no model: pass --model DIR or set CACHEKIT_MODEL_DIR (./scripts/fetch-model prints one)")
+        }
+        let embedder: LocalEmbeddingProvider
+        do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
+        let value: JSONValue
+        do { value = try JSONValue(parsing: try readInput(self.pairs)) } catch let error as JSONParsingError {
+            throw CLIError("\(self.pairs): \(error.description)")
+        }
+        guard let items = value.arrayValue, !items.isEmpty else { throw CLIError("\(self.pairs): expected a non-empty JSON array of pairs") }
+        var origins: [String] = []
+        var similars: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let origin = item["origin"]?.stringValue, let similar = item["similar"]?.stringValue else {
+                throw CLIError("\(self.pairs): pair \(index) needs string \"origin\" and \"similar\"")
+            }
+            origins.append(origin)
+            similars.append(similar)
+        }
+        let started = ContinuousClock.now
+        var originVectors: [[Float]] = []
+        var queryVectors: [[Float]] = []
+        for start in stride(from: 0, to: origins.count, by: 32) {
+            let end = min(origins.count, start + 32)
+            originVectors += try await embedder.embed(Array(origins[start..<end]))
+            queryVectors += try await embedder.embed(Array(similars[start..<end]))
+        }
+        let embedSeconds = (ContinuousClock.now - started).seconds
+
+        // Every origin under its own pair id, in one partition, as GPTCache's benchmark inserts them.
+        let index = MemorySemanticIndex(configuration: .init(dimension: embedder.dimension, maximumRecords: origins.count + 1))
+        let scope = CacheScope(tenant: "calibration")
+        let partition = SemanticPartition(digest: Digest256(hashing: Array("calibration".utf8)), scopeID: scope.id)
+        let now = SystemCacheClock().now()
+        func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("pair \(i)".utf8)), scopeID: scope.id) }
+        for (i, vector) in originVectors.enumerated() {
+            let entry = CacheEntry(value: Array(String(i).utf8), createdAt: now, expiresAt: now + .seconds(3600), queryText: origins[i])
+            try await index.insert(SemanticRecord(key: key(i), partition: partition, vector: vector, entry: entry))
+        }
+        var samples: [ThresholdCalibrator.Sample] = []
+        // The data repeats some origins under two ids: serving the twin is the same answer, though GPTCache counts
+        // it wrong. `samples` counts by id as GPTCache does; `sameAnswer` counts by the served origin's text.
+        var sameAnswer: [ThresholdCalibrator.Sample] = []
+        for (i, vector) in queryVectors.enumerated() {
+            let best = try await index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: 1)).first
+            samples.append(.init(similarity: best?.similarity ?? -1, correct: best?.key == key(i)))
+            sameAnswer.append(.init(similarity: best?.similarity ?? -1, correct: best?.entry.queryText == origins[i]))
+        }
+        let allSameAnswer = ThresholdCalibrator(samples: sameAnswer)
+        let half = samples.count / 2
+        let calibration = ThresholdCalibrator(samples: Array(samples[..<half]))
+        let holdout = ThresholdCalibrator(samples: Array(samples[half...]))
+        let all = ThresholdCalibrator(samples: samples)
+        let sweep = calibration.sweep(from: 0.5, through: 1.0, step: 0.01)
+        let criterion: ThresholdCalibrator.Criterion = self.maxF1 ? .maximumF1 : .highestHitRate(minimumPrecision: self.minimumPrecision)
+        guard let chosen = calibration.best(by: criterion, in: sweep) else {
+            throw CLIError("no threshold reaches precision \(self.minimumPrecision) on the calibration half")
+        }
+        let report = holdout.evaluate(at: chosen.threshold)
+
+        if let table = self.table {
+            var csv = "threshold,queries,correct_hits,wrong_hits,misses,hit_rate,precision,recall,f1\n"
+            for p in sweep {
+                csv += "\(p.threshold),\(p.queries),\(p.correctHits),\(p.wrongHits),\(p.misses),\(p.hitRate),\(p.precision),\(p.recall),\(p.f1)\n"
+            }
+            FileManager.default.createFile(atPath: table, contents: Data(csv.utf8))
+        }
+        if let svg = self.svg {
+            FileManager.default.createFile(atPath: svg, contents: Data(Chart.svg(sweep, chosen: chosen.threshold, title: "\(embedder.model) on \(items.count) pairs (calibration half)").utf8))
+        }
+
+        // GPTCache's published counts on the same 999 pairs (SQLite + FAISS + ONNX albert), see ../shared/data/README.md.
+        let published: [(Float, Int, Int, Int)] = [(0.95, 425, 25, 549), (0.90, 804, 77, 118), (0.80, 904, 92, 3)]
+        if self.json {
+            func point(_ p: ThresholdCalibrator.Point) -> JSONValue {
+                ["threshold": .number(Double(p.threshold)), "queries": .number(Double(p.queries)), "correct_hits": .number(Double(p.correctHits)),
+                 "wrong_hits": .number(Double(p.wrongHits)), "misses": .number(Double(p.misses)), "hit_rate": .number(p.hitRate),
+                 "precision": .number(p.precision), "recall": .number(p.recall), "f1": .number(p.f1)]
+            }
+            let summary: JSONValue = [
+                "model": .string(embedder.model), "pairs": .number(Double(items.count)), "embedding_seconds": .number(embedSeconds),
+                "chosen": point(chosen), "holdout": point(report),
+                "same_thresholds_all_pairs": .array(published.map { point(all.evaluate(at: $0.0)) }),
+                "same_thresholds_all_pairs_by_answer_text": .array(published.map { point(allSameAnswer.evaluate(at: $0.0)) }),
+            ]
+            print(String(decoding: summary.canonicalBytes(), as: UTF8.self))
+            return
+        }
+        func pct(_ x: Double) -> String { String(format: "%5.1f%%", x * 100) }
+        print("Model \(embedder.model); \(items.count) pairs embedded in \(String(format: "%.1f", embedSeconds)) s.")
+        print("Calibration half (\(half) queries): chosen threshold \(chosen.threshold) (\(self.maxF1 ? "max F1" : "lowest with precision ≥ \(self.minimumPrecision)"))")
+        print("Held-out half (\(samples.count - half) queries) at \(chosen.threshold): hit rate \(pct(report.hitRate)), precision \(pct(report.precision)), "
+            + "\(report.correctHits) correct, \(report.wrongHits) wrong, \(report.misses) misses")
+        print("")
+        print("All \(samples.count) queries, side by side with GPTCache's published counts on the same data:")
+        print("threshold   CacheKit correct/wrong/miss  hit rate  precision   GPTCache correct/wrong/miss  hit rate  precision")
+        for (threshold, correct, wrong, miss) in published {
+            let p = all.evaluate(at: threshold)
+            let gptHitRate = Double(correct + wrong) / Double(correct + wrong + miss)
+            let gptPrecision = Double(correct) / Double(correct + wrong)
+            print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@      %4d / %3d / %4d           %@    %@",
+                threshold, p.correctHits, p.wrongHits, p.misses, pct(p.hitRate), pct(p.precision), correct, wrong, miss, pct(gptHitRate), pct(gptPrecision)))
+        }
+        let c = all.evaluate(at: chosen.threshold)
+        print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@      (chosen on the calibration half)", chosen.threshold, c.correctHits, c.wrongHits, c.misses, pct(c.hitRate), pct(c.precision)))
+        print("")
+        print("Counting a served twin origin (same text, other id) as the right answer:")
+        for (threshold, _, _, _) in published + [(chosen.threshold, 0, 0, 0)] {
+            let p = allSameAnswer.evaluate(at: threshold)
+            print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@", threshold, p.correctHits, p.wrongHits, p.misses, pct(p.hitRate), pct(p.precision)))
+        }
+    }
+}
+
+/// A small self-contained SVG line chart of precision, recall and hit rate against the threshold.
+enum Chart {
+    static func svg(_ points: [ThresholdCalibrator.Point], chosen: Float, title: String) -> String {
+        let width = 640.0, height = 400.0, left = 50.0, bottom = 40.0, top = 40.0, right = 20.0
+        let minX = Double(points.first?.threshold ?? 0.5), maxX = Double(points.last?.threshold ?? 1)
+        func x(_ t: Double) -> Double { left + (t - minX) / max(maxX - minX, 1e-9) * (width - left - right) }
+        func y(_ v: Double) -> Double { height - bottom - v * (height - top - bottom) }
+        func line(_ value: (ThresholdCalibrator.Point) -> Double, _ color: String) -> String {
+            let coords = points.map { String(format: "%.1f,%.1f", x(Double($0.threshold)), y(value($0))) }.joined(separator: " ")
+            return "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"\(coords)\"/>"
+        }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">"
+        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+        svg += "<text x=\"\(left)\" y=\"20\" font-size=\"14\">\(title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;"))</text>"
+        for tick in stride(from: 0.0, through: 1.0, by: 0.25) {
+            svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"10\" y=\"%.1f\">%.2f</text>", left, width - right, y(tick), y(tick), y(tick) + 4, tick)
+        }
+        for t in stride(from: minX, through: maxX + 1e-9, by: 0.1) {
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.1f</text>", x(t), height - 15, t)
+        }
+        svg += line({ $0.precision }, "#1f77b4") + line({ $0.recall }, "#d62728") + line({ $0.hitRate }, "#2ca02c")
+        svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" stroke-dasharray=\"4 3\"/>", x(Double(chosen)), x(Double(chosen)), y(0), y(1))
+        svg += "<text x=\"\(width - 200)\" y=\"\(top + 10)\" fill=\"#1f77b4\">precision</text><text x=\"\(width - 200)\" y=\"\(top + 26)\" fill=\"#d62728\">recall</text>"
+        svg += "<text x=\"\(width - 200)\" y=\"\(top + 42)\" fill=\"#2ca02c\">hit rate</text><text x=\"\(width - 200)\" y=\"\(top + 58)\" fill=\"#555\">chosen \(chosen)</text>"
+        return svg + "</svg>\n"
+    }
+}

@@ -1,0 +1,114 @@
+import CacheKit
+import CacheKitEmbeddings
+import CacheKitTesting
+import Foundation
+import Testing
+
+enum ModelFixture {
+    static let directory = ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"]
+    static var available: Bool { directory != nil }
+    static let provider: LocalEmbeddingProvider? = directory.flatMap { try? LocalEmbeddingProvider(directory: $0) }
+
+    struct Reference {
+        var text: String
+        var ids: [Int32]
+        var vector: [Float]
+    }
+
+    /// Vectors made by the sentence-transformers library (scripts/data/make-embedding-reference.py).
+    static let references: [Reference] = {
+        let url = Bundle.module.url(forResource: "minilm-reference", withExtension: "json", subdirectory: "Fixtures")!
+        let json = try! JSONValue(parsing: Array(FileManager.default.contents(atPath: url.path)!))
+        return json.arrayValue!.map { item in
+            Reference(
+                text: item["text"]!.stringValue!,
+                ids: item["input_ids"]!.arrayValue!.map { Int32($0.intValue!) },
+                vector: item["vector"]!.arrayValue!.map { Float($0.doubleValue!) }
+            )
+        }
+    }()
+}
+
+@Suite("Local sentence embeddings (all-MiniLM-L6-v2)", .enabled(if: ModelFixture.available, "needs CACHEKIT_MODEL_DIR (scripts/test fetches the model)"))
+struct LocalEmbeddingProviderTests {
+    @Test func tokenizerMatchesTheReferenceTokenizerExactly() throws {
+        let provider = try #require(ModelFixture.provider)
+        #expect(ModelFixture.references.count >= 50)
+        for reference in ModelFixture.references {
+            #expect(provider.tokenizer.encode(reference.text) == reference.ids, "tokens differ for \(reference.text.debugDescription): \(provider.tokenizer.tokens(reference.text))")
+        }
+    }
+
+    @Test func vectorsMatchSentenceTransformers() async throws {
+        let provider = try #require(ModelFixture.provider)
+        let texts = ModelFixture.references.map(\.text)
+        let single = try await provider.embed(texts[3])
+        let batch = try await provider.embed(texts)
+        var worst: Float = 1
+        for (reference, vector) in zip(ModelFixture.references, batch) {
+            let cosine = zip(reference.vector, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            worst = min(worst, cosine)
+            #expect(cosine >= 0.9999, "cosine \(cosine) for \(reference.text.prefix(60).debugDescription)")
+        }
+        print("all-MiniLM-L6-v2 in Swift vs sentence-transformers: worst cosine \(worst) over \(batch.count) sentences")
+        #expect(zip(single, batch[3]).allSatisfy { abs($0 - $1) < 1e-5 }, "a batch and a single call disagree")
+        #expect(provider.dimension == 384)
+    }
+
+    @Test func paraphrasesAreCloserThanUnrelatedSentences() async throws {
+        let provider = try #require(ModelFixture.provider)
+        let v = try await provider.embed(["How do I reset my password?", "I forgot my password, how can I change it?", "What time does the train leave?"])
+        func cosine(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        #expect(cosine(v[0], v[1]) > 0.7)
+        #expect(cosine(v[0], v[2]) < 0.3)
+    }
+
+    @Test func aMissingOrBrokenModelFolderIsAClearError() throws {
+        do {
+            _ = try LocalEmbeddingProvider(directory: "/nonexistent/model")
+            Issue.record("a missing folder was accepted")
+        } catch {
+            #expect(error.message.contains("config.json"))
+        }
+    }
+}
+
+@Suite("safetensors header checks")
+struct SafeTensorsTests {
+    func folder(safetensors: [UInt8]) throws -> String {
+        let directory = NSTemporaryDirectory() + "ck-model-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = #"{"model_type":"bert","hidden_size":4,"num_attention_heads":2,"intermediate_size":8,"num_hidden_layers":1,"vocab_size":5,"max_position_embeddings":8,"type_vocab_size":2}"#
+        FileManager.default.createFile(atPath: directory + "/config.json", contents: Data(config.utf8))
+        FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n".utf8))
+        FileManager.default.createFile(atPath: directory + "/model.safetensors", contents: Data(safetensors))
+        return directory
+    }
+
+    func file(header: String, payload: Int) -> [UInt8] {
+        let bytes = Array(header.utf8)
+        var out = withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { Array($0) }
+        out += bytes
+        out += [UInt8](repeating: 0, count: payload)
+        return out
+    }
+
+    @Test(arguments: [
+        ("", 0, "too short"),
+        (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 4, "outside the file"),
+        (#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 8, "does not match"),
+        (#"{"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}}"#, 8, "unsupported dtype"),
+        (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#, 8, "not JSON"),
+        (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 8, "no tensor"),
+    ])
+    func malformedFilesAreRefusedWithAReason(header: String, payload: Int, reason: String) throws {
+        let bytes = header.isEmpty ? [1, 2, 3] : self.file(header: header, payload: payload)
+        let directory = try self.folder(safetensors: bytes)
+        do {
+            _ = try LocalEmbeddingProvider(directory: directory)
+            Issue.record("accepted a malformed safetensors file")
+        } catch {
+            #expect(error.message.contains(reason), "\(error.message)")
+        }
+    }
+}
