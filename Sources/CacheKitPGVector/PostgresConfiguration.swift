@@ -10,8 +10,11 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     public var poolSize: Int
     /// Tasks that may wait for a connection. Default 10,000.
     public var maximumWaiters: Int
-    /// The server-side time limit of one statement (`statement_timeout`). Default 2 s.
+    /// The server-side time limit of one statement (`statement_timeout`). Default 2 s. The client also gives up on
+    /// a statement one second after it (a frozen server), cancels it and discards the connection.
     public var statementTimeout: Duration
+    /// The time limit to connect (libpq `connect_timeout`, unless the connection string sets one). Default 5 s.
+    public var connectTimeout: Duration
     /// Prefix of CacheKit's tables: lowercase letters, digits and `_`, starting with a letter. Default `cachekit`.
     public var tablePrefix: String
     /// HNSW build parameters `m` and `ef_construction`. Defaults 16 and 64 (pgvector's).
@@ -37,6 +40,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         poolSize: Int = 8,
         maximumWaiters: Int = 10_000,
         statementTimeout: Duration = .seconds(2),
+        connectTimeout: Duration = .seconds(5),
         tablePrefix: String = "cachekit",
         hnswM: Int = 16,
         hnswEfConstruction: Int = 64,
@@ -63,6 +67,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         self.poolSize = poolSize
         self.maximumWaiters = maximumWaiters
         self.statementTimeout = statementTimeout
+        self.connectTimeout = connectTimeout
         self.tablePrefix = tablePrefix
         self.hnswM = hnswM
         self.hnswEfConstruction = hnswEfConstruction

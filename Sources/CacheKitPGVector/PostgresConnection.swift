@@ -1,6 +1,10 @@
 import CCacheKitLibPQ
 import CacheKit
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A statement parameter: text (libpq parses it by the statement's declared type) or binary bytes (`bytea`).
 enum PostgresParameter: Sendable {
     case text(String)
@@ -36,11 +40,28 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private var prepared: Set<String> = []
     private let cancelLock = LockedState(())
     let backend: String
+    /// Client-side bound of one statement: the server's `statement_timeout` plus a second, so a server that stopped
+    /// answering (frozen, or its postmaster gone) cannot block a pool thread forever.
+    let replyTimeout: Duration
 
     /// Connects and applies session settings. Blocks: call on a pool thread.
     init(_ configuration: PostgresConfiguration) throws(CacheError) {
         self.backend = configuration.name
-        guard let connection = PQconnectdb(configuration.connectionString) else {
+        self.replyTimeout = configuration.statementTimeout + .seconds(1)
+        // connect_timeout first so that one in the connection string (expanded from dbname) overrides it.
+        let seconds = String(max(1, Int(configuration.connectTimeout.seconds.rounded(.up))))
+        let connection: OpaquePointer? = "connect_timeout".withCString { k1 in
+            "dbname".withCString { k2 in
+                seconds.withCString { v1 in
+                    configuration.connectionString.withCString { v2 in
+                        var keywords: [UnsafePointer<CChar>?] = [k1, k2, nil]
+                        var values: [UnsafePointer<CChar>?] = [v1, v2, nil]
+                        return PQconnectdbParams(&keywords, &values, 1)
+                    }
+                }
+            }
+        }
+        guard let connection else {
             throw CacheError(.connectionFailed, "cannot allocate a libpq connection", backend: configuration.name)
         }
         self.connection = connection
@@ -91,16 +112,44 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     @discardableResult
     func simple(_ sql: String) throws(CacheError) -> PostgresRows {
         guard let connection = self.connection else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
-        let result = PQexecParams(connection, sql, 0, nil, nil, nil, nil, 1)
-        return try self.consume(result, connection)
+        guard PQsendQueryParams(connection, sql, 0, nil, nil, nil, nil, 1) == 1 else {
+            throw CacheError(.connectionFailed, "PostgreSQL: \(Self.message(connection))", backend: self.backend)
+        }
+        return try self.consume(try self.awaitResult(connection), connection)
+    }
+
+    /// Waits (poll, bounded by `replyTimeout`) for the result of the statement just sent and drains the rest.
+    private func awaitResult(_ connection: OpaquePointer) throws(CacheError) -> OpaquePointer? {
+        let deadline = ContinuousClock.now + self.replyTimeout
+        while PQisBusy(connection) == 1 {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                self.cancelInFlight()
+                throw CacheError(.timeout, "PostgreSQL did not answer within \(self.replyTimeout)", backend: self.backend)
+            }
+            var descriptor = pollfd(fd: PQsocket(connection), events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(1, min(remaining.milliseconds, 1000))))
+            if ready < 0, errno != EINTR {
+                throw CacheError(.connectionFailed, "PostgreSQL socket error", backend: self.backend)
+            }
+            guard PQconsumeInput(connection) == 1 else {
+                throw CacheError(.connectionFailed, "PostgreSQL: \(Self.message(connection))", backend: self.backend)
+            }
+        }
+        let first = PQgetResult(connection)
+        // A statement yields one result then NULL; drain anything else so the connection is ready.
+        while let extra = PQgetResult(connection) { PQclear(extra) }
+        return first
     }
 
     /// Runs a prepared statement (preparing it once per connection under `name`).
     func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) throws(CacheError) -> PostgresRows {
         guard let connection = self.connection else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
         if !self.prepared.contains(name) {
-            let result = PQprepare(connection, name, sql, Int32(parameters.count), nil)
-            _ = try self.consume(result, connection)
+            guard PQsendPrepare(connection, name, sql, Int32(parameters.count), nil) == 1 else {
+                throw CacheError(.connectionFailed, "PostgreSQL: \(Self.message(connection))", backend: self.backend)
+            }
+            _ = try self.consume(try self.awaitResult(connection), connection)
             self.prepared.insert(name)
         }
         var buffers: [[UInt8]?] = []
@@ -132,18 +181,19 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             }
         }
         storage.append(0)
-        let result = storage.withUnsafeBufferPointer { raw -> OpaquePointer? in
+        let sent = storage.withUnsafeBufferPointer { raw -> Int32 in
             let base = UnsafeRawPointer(raw.baseAddress!)
             for (index, offset) in offsets.enumerated() {
                 pointers[index] = offset.map { (base + $0).assumingMemoryBound(to: CChar.self) }
             }
             return lengths.withUnsafeBufferPointer { lengthPointer in
                 formats.withUnsafeBufferPointer { formatPointer in
-                    PQexecPrepared(connection, name, Int32(buffers.count), pointers, lengthPointer.baseAddress, formatPointer.baseAddress, 1)
+                    PQsendQueryPrepared(connection, name, Int32(buffers.count), pointers, lengthPointer.baseAddress, formatPointer.baseAddress, 1)
                 }
             }
         }
-        return try self.consume(result, connection)
+        guard sent == 1 else { throw CacheError(.connectionFailed, "PostgreSQL: \(Self.message(connection))", backend: self.backend) }
+        return try self.consume(try self.awaitResult(connection), connection)
     }
 
     private func consume(_ result: OpaquePointer?, _ connection: OpaquePointer) throws(CacheError) -> PostgresRows {

@@ -129,6 +129,62 @@ struct PostgresIntegrationTests {
         }
     }
 
+    @Test func postmasterKilledAndRestartedMidLoad() async throws {
+        let control = try #require(ProcessInfo.processInfo.environment["CACHEKIT_PG_CTL"])
+        func pgctl(_ action: String) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [control, action]
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "pg-ctl.sh \(action) failed")
+        }
+        var configuration = try PostgresTestServer.configuration()
+        configuration.reconnectBackoff = (.milliseconds(20), .milliseconds(200))
+        let backend = PostgresCacheBackend(configuration: configuration)
+        try await backend.migrate()
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let tenant = CacheScope(tenant: "kill-\(UInt32.random(in: 0...UInt32.max))")
+        let now = SystemCacheClock().now()
+        var acknowledged: [CacheKey] = []
+        var failures = 0
+        var recoveredAfter: Duration?
+        var restartedAt: ContinuousClock.Instant?
+        for i in 0..<120 {
+            if i == 40 { try pgctl("kill") }
+            if i == 60 {
+                try pgctl("start")
+                restartedAt = .now
+            }
+            // A user request through the cache: must never fail.
+            do {
+                _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user("kill q\(i % 30)")], temperature: 0), in: tenant, upstream: upstream)
+            } catch {
+                failures += 1
+            }
+            // A direct write: acknowledged only when it returned without error.
+            let key = CacheKey(digest: Digest256(hashing: Array("ack \(tenant.idPrefix) \(i)".utf8)), scopeID: tenant.id)
+            do {
+                try await backend.set(CacheEntry(value: Array("v\(i)".utf8), createdAt: now, expiresAt: now + .seconds(600)), for: key)
+                acknowledged.append(key)
+                if let restartedAt, recoveredAfter == nil { recoveredAfter = .now - restartedAt }
+            } catch {}
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        var lost = 0
+        for key in acknowledged where try await backend.get(key) == nil { lost += 1 }
+        let errors = cache.statistics().layers[0].errors
+        print("postmaster SIGKILL + restart: \(failures) user requests failed, \(errors) layer errors counted, \(acknowledged.count) writes acknowledged, \(lost) lost, first write \(recoveredAfter.map { "\($0)" } ?? "never") after restart")
+        #expect(failures == 0)
+        #expect(errors > 0, "the outage was not counted")
+        #expect(lost == 0, "acknowledged writes were lost")
+        #expect(recoveredAfter != nil && recoveredAfter! < .seconds(2), "the pool did not recover")
+    }
+
     @Test func terminatedBackendsFailNoRequestAndLoseNothingAcknowledged() async throws {
         let configuration = try PostgresTestServer.configuration()
         let backend = PostgresCacheBackend(configuration: configuration)

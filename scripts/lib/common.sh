@@ -110,7 +110,8 @@ start_postgres() {
   "$PG_BIN/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U cachekit cachekit
   STARTED_SERVICES+=(postgres)
   export CACHEKIT_POSTGRES_URL="postgresql://cachekit@127.0.0.1:$POSTGRES_PORT/cachekit"
-  export CACHEKIT_PG_BIN="$PG_BIN" CACHEKIT_PG_DATA="$data"
+  export CACHEKIT_PG_BIN="$PG_BIN" CACHEKIT_PG_DATA="$data" CACHEKIT_STATE_DIR
+  export CACHEKIT_PG_CTL="$PWD/scripts/lib/pg-ctl.sh"
   log "postgres (pgvector) on 127.0.0.1:$POSTGRES_PORT"
 }
 
