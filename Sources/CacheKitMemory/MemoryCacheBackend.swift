@@ -137,15 +137,7 @@ public final class MemoryCacheBackend: CacheBackend, LocallyClearable, Service {
 
     /// Sweeps expired entries every `sweepInterval` until graceful shutdown or cancellation.
     public func run() async throws {
-        while !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.sweepInterval) }
-            } catch {
-                return
-            }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
-            self.sweep()
-        }
+        await runPeriodically(every: self.configuration.sweepInterval) { self.sweep() }
     }
 }
 

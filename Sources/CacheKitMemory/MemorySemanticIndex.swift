@@ -97,16 +97,9 @@ public final class MemorySemanticIndex: SemanticIndex, Service {
     /// How many records are stored.
     public var count: Int { self.state.withLock { $0.count } }
 
+    /// Sweeps expired records every `sweepInterval` until graceful shutdown or cancellation.
     public func run() async throws {
-        while !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.sweepInterval) }
-            } catch {
-                return
-            }
-            if Task.isCancelled || Task.isShuttingDownGracefully { return }
-            self.sweep()
-        }
+        await runPeriodically(every: self.configuration.sweepInterval) { self.sweep() }
     }
 }
 

@@ -106,16 +106,7 @@ public final class PostgresCacheBackend: CacheBackend, Service {
 
     /// Purges expired rows every `purgeInterval` and checks the pool's connections, until graceful shutdown.
     public func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.purgeInterval) }
-            } catch {
-                break
-            }
-            do { try await self.purgeExpired() } catch { self.store.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
-            await self.store.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
-        }
-        self.store.pool.shutdown()
+        await self.store.maintain { try await self.purgeExpired() }
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.

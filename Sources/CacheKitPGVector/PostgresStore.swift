@@ -80,6 +80,16 @@ final class PostgresStore: Sendable {
         }
     }
 
+    /// The background work of a backend's `run()`: every `purgeInterval`, `purge` then a health check of the pool;
+    /// on graceful shutdown, closes the pool.
+    func maintain(purge: @escaping () async throws -> Void) async {
+        await runPeriodically(every: self.configuration.purgeInterval) {
+            do { try await purge() } catch { self.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
+            await self.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
+        }
+        self.pool.shutdown()
+    }
+
     /// `tags` as the JSON text that `ARRAY(SELECT jsonb_array_elements_text($n::jsonb))` turns into a `text[]`.
     static func tagsParameter(_ tags: [String]) -> PostgresParameter {
         .text(String(decoding: JSONValue.array(tags.map(JSONValue.string)).canonicalBytes(), as: UTF8.self))

@@ -192,12 +192,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
 
     /// Checks the pool's connections every second until graceful shutdown, then closes them.
     public func run() async throws {
-        while !Task.isCancelled, !Task.isShuttingDownGracefully {
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
-            } catch {
-                break
-            }
+        await runPeriodically(every: .seconds(1)) {
             await self.pool.healthCheck { connection in try connection.execute([Array("PING".utf8)]) == .status("PONG") }
         }
         self.pool.shutdown()

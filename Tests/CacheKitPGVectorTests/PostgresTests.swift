@@ -119,6 +119,15 @@ struct PostgresIntegrationTests {
         } catch let error as CacheError {
             #expect(error.code == .connectionFailed, "\(error)")
         }
+        var wrongUser = PostgresTestServer.url!
+        wrongUser = wrongUser.replacingOccurrences(of: "cachekit@", with: "no_such_role_ck:hunter2@")
+        do {
+            _ = try await PostgresCacheBackend(configuration: try PostgresConfiguration(connectionString: wrongUser)).get(key)
+            Issue.record("connected as a role that does not exist")
+        } catch let error as CacheError {
+            #expect(error.message.contains("no_such_role_ck"), "\(error)")
+            #expect(!error.description.contains("hunter2"), "the password leaked into the error")
+        }
         var url = PostgresTestServer.url!
         url = String(url[..<url.lastIndex(of: "/")!]) + "/no_such_database_ck"
         do {
