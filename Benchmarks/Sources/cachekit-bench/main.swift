@@ -171,7 +171,7 @@ func redisBenchmark(url: String, request: ChatRequest) async throws {
     let keys = (0..<operations).map { CacheKey(digest: Digest256(hashing: Array("warm\($0)".utf8)), scopeID: CacheScope.default.id) }
     start = ContinuousClock.now
     var index = 0
-    let warmBatch = 128
+    let warmBatch = Int(ProcessInfo.processInfo.environment["BENCH_WARM_BATCH"] ?? "") ?? 128
     while index < keys.count {
         let batch = keys[index..<min(keys.count, index + warmBatch)].map { (key: $0, entry: entry) }
         try await backend.set(batch)
