@@ -314,11 +314,7 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
                     }
                     continue
                 }
-                if !delivered.withLock({ $0 }) || error?.code != .cancelled {
-                    continuation.finish(throwing: error ?? failure)
-                } else {
-                    continuation.finish(throwing: failure)
-                }
+                continuation.finish(throwing: error ?? failure)
                 return
             }
         }

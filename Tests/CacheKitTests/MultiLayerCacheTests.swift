@@ -263,6 +263,8 @@ struct MultiLayerCacheTests {
         #expect(result.response.text == "answer to: q")
         #expect(upstream.calls == 1)
         #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .hitL1)
+        #expect(cache.statistics().layers[0].corruptEntries == 1)
+        #expect(cache.statistics().layers[0].errors == 0, "a corrupt value was also counted as a layer failure")
     }
 
     @Test func tenantsNeverShareExactEntries() async throws {

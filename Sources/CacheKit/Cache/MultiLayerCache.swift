@@ -324,7 +324,7 @@ public final class MultiLayerCache: Service, Sendable {
             } catch {
                 // A stored value that does not parse is corrupt: drop it everywhere and answer upstream.
                 self.logger.warning("cached value is not a valid response; deleted", metadata: ["error": "\(error)"])
-                for index in self.configuration.layers.indices { self.recorder.layerError(index, corrupt: lookup.outcome.source.exactLayerIndex == index) }
+                if let index = lookup.outcome.source.exactLayerIndex { self.recorder.layerError(index, corrupt: true) }
                 _ = try? await self.removeEverywhere(.key(lookup.key))
             }
         }
