@@ -20,6 +20,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
     let pool: ConnectionPool<RedisConnection>
     private let clock: any CacheClock
     private let logger: Logger
+    private let entryPrefix: [UInt8]
     private let commands: Counter
     private let errors: Counter
 
@@ -28,6 +29,7 @@ public final class RedisCacheBackend: CacheBackend, Service {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
+        self.entryPrefix = Array("\(configuration.keyPrefix):e:".utf8)
         self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
             try RedisConnection(configuration)
         }
@@ -38,7 +40,13 @@ public final class RedisCacheBackend: CacheBackend, Service {
     // MARK: Keys
 
     func entryKey(_ key: CacheKey) -> [UInt8] {
-        Array("\(self.configuration.keyPrefix):e:\(String(key.scopeID.hex.prefix(32))):\(key.digest.hex)".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(self.entryPrefix.count + 32 + 1 + 64)
+        bytes.append(contentsOf: self.entryPrefix)
+        key.scopeID.appendHex(to: &bytes, byteCount: 16)
+        bytes.append(UInt8(ascii: ":"))
+        key.digest.appendHex(to: &bytes)
+        return bytes
     }
 
     func tagKey(_ tag: String) -> [UInt8] {

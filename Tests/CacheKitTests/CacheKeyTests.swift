@@ -137,3 +137,17 @@ struct CacheKeyTests {
         #expect(a.partition != b.partition, "two different images must not share a semantic partition")
     }
 }
+
+@Suite("Digest hex")
+struct DigestHexTests {
+    @Test func appendHexMatchesHex() {
+        let digest = Digest256(hashing: Array("abc".utf8))
+        var all: [UInt8] = []
+        digest.appendHex(to: &all)
+        #expect(String(decoding: all, as: UTF8.self) == digest.hex)
+        var half: [UInt8] = Array("x:".utf8)
+        digest.appendHex(to: &half, byteCount: 16)
+        #expect(String(decoding: half, as: UTF8.self) == "x:" + digest.hex.prefix(32))
+        #expect(digest.hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}

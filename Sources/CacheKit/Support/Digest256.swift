@@ -78,6 +78,24 @@ public struct Digest256: Sendable, Hashable, Comparable, CustomStringConvertible
     /// 64 lowercase hexadecimal characters.
     public var hex: String { Hex.encode(self.bytes) }
 
+    /// Appends the lowercase hex of the first `byteCount` bytes (at most 32) to `out`, without building a String.
+    public func appendHex(to out: inout [UInt8], byteCount: Int = 32) {
+        let digits: StaticString = "0123456789abcdef"
+        let table = UnsafeRawBufferPointer(start: digits.utf8Start, count: 16)
+        var remaining = min(max(byteCount, 0), 32)
+        for word in [self.w0, self.w1, self.w2, self.w3] where remaining > 0 {
+            var shift: UInt64 = 56
+            while remaining > 0 {
+                let byte = UInt8(truncatingIfNeeded: word >> shift)
+                out.append(table[Int(byte >> 4)])
+                out.append(table[Int(byte & 0x0F)])
+                remaining -= 1
+                if shift == 0 { break }
+                shift -= 8
+            }
+        }
+    }
+
     public var description: String { self.hex }
 
     public func hash(into hasher: inout Hasher) {
