@@ -9,113 +9,25 @@ import Darwin
 /// A fixed set of threads for blocking C calls (hiredis, libpq, libcurl), so they never block Swift's cooperative
 /// thread pool (the same approach as sqlite-nio's `NIOThreadPool`).
 ///
-/// Jobs run in submission order on the first free thread. `shutdown()` lets queued jobs finish, then joins the
-/// threads; jobs submitted after it are run inline on the caller's thread so that nothing is lost.
-public final class BlockingThreadPool: @unchecked Sendable {
-    // Invariant: `queue`, `stopping` and `threads` are touched only with `mutex` held; `condition` is signalled
-    // with it held. The pthread objects are created in `init` and destroyed in `deinit` after the threads are joined.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var queue: [@Sendable () -> Void] = []
-    private var head = 0
-    private var stopping = false
-    private var spinning = 0
-    private var threads: [pthread_t] = []
-    /// How many times an idle thread yields before it sleeps.
-    static let spinLimit = 200
-    /// How many idle threads may spin at once.
-    static let maximumSpinners = 64
-    /// The pool's name (thread names start with it).
-    public let name: String
+/// Jobs run in submission order on the first free thread. `shutdown()` (also run when the pool is released) lets
+/// queued jobs finish, then joins the threads; jobs submitted after it run inline on the caller's thread so that
+/// nothing is lost. The pool may be released from inside one of its own jobs: the threads keep the shared state
+/// alive until they have exited.
+public final class BlockingThreadPool: Sendable {
+    private let core: Core
+    /// The pool's name.
+    public var name: String { self.core.name }
 
     /// Starts `threadCount` threads.
     public init(threadCount: Int, name: String) {
-        self.name = name
-        pthread_mutex_init(self.mutex, nil)
-        pthread_cond_init(self.condition, nil)
-        for index in 0..<max(1, threadCount) {
-            let box = Unmanaged.passRetained(ThreadStart(pool: self, name: "\(name)-\(index)"))
-            #if canImport(Darwin)
-            var thread: pthread_t?
-            #else
-            var thread = pthread_t()
-            #endif
-            let rc = pthread_create(&thread, nil, { argument in
-                let start = Unmanaged<ThreadStart>.fromOpaque(argument!).takeRetainedValue()
-                start.pool.work(name: start.name)
-                return nil
-            }, box.toOpaque())
-            precondition(rc == 0, "pthread_create failed: \(rc)")
-            #if canImport(Darwin)
-            self.threads.append(thread!)
-            #else
-            self.threads.append(thread)
-            #endif
-        }
+        self.core = Core(name: name)
+        self.core.start(threadCount: max(1, threadCount))
     }
 
-    private final class ThreadStart {
-        unowned let pool: BlockingThreadPool
-        let name: String
-        init(pool: BlockingThreadPool, name: String) {
-            self.pool = pool
-            self.name = name
-        }
-    }
-
-    deinit {
-        self.shutdown()
-        pthread_cond_destroy(self.condition)
-        pthread_mutex_destroy(self.mutex)
-        self.condition.deallocate()
-        self.mutex.deallocate()
-    }
-
-    private func work(name _: String) {
-        while true {
-            pthread_mutex_lock(self.mutex)
-            // One thread stays awake briefly for the next job: a request/response client submits one right after
-            // the previous reply, and waking a sleeping thread costs more than the call itself on small machines.
-            // At most `maximumSpinners` spin at once, so idle threads leave the CPU to a server on the same machine.
-            if self.head == self.queue.count, !self.stopping, self.spinning < Self.maximumSpinners {
-                self.spinning += 1
-                var spins = 0
-                while self.head == self.queue.count, !self.stopping, spins < Self.spinLimit {
-                    pthread_mutex_unlock(self.mutex)
-                    sched_yield()
-                    spins += 1
-                    pthread_mutex_lock(self.mutex)
-                }
-                self.spinning -= 1
-            }
-            while self.head == self.queue.count, !self.stopping { pthread_cond_wait(self.condition, self.mutex) }
-            if self.head == self.queue.count {
-                pthread_mutex_unlock(self.mutex)
-                return
-            }
-            let job = self.queue[self.head]
-            self.head += 1
-            if self.head > 1024, self.head * 2 > self.queue.count {
-                self.queue.removeFirst(self.head)
-                self.head = 0
-            }
-            pthread_mutex_unlock(self.mutex)
-            job()
-        }
-    }
+    deinit { self.core.shutdown() }
 
     /// Queues `job` to run on one of the pool's threads.
-    public func submit(_ job: @escaping @Sendable () -> Void) {
-        pthread_mutex_lock(self.mutex)
-        guard !self.stopping else {
-            pthread_mutex_unlock(self.mutex)
-            job()
-            return
-        }
-        self.queue.append(job)
-        pthread_cond_signal(self.condition)
-        pthread_mutex_unlock(self.mutex)
-    }
+    public func submit(_ job: @escaping @Sendable () -> Void) { self.core.submit(job) }
 
     /// Runs `body` on a pool thread and returns its result. The caller's task suspends; no cooperative thread blocks.
     /// Cancellation does not interrupt `body` (C calls cannot be interrupted): callers bound their calls with
@@ -126,15 +38,124 @@ public final class BlockingThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting work, lets queued jobs finish, and joins the threads. Idempotent.
-    public func shutdown() {
-        pthread_mutex_lock(self.mutex)
-        let threads = self.threads
-        self.threads = []
-        self.stopping = true
-        pthread_cond_broadcast(self.condition)
-        pthread_mutex_unlock(self.mutex)
-        let current = pthread_self()
-        for thread in threads where pthread_equal(thread, current) == 0 { pthread_join(thread, nil) }
+    /// Stops accepting work, lets queued jobs finish, and joins the threads (all but the calling one, if it is a
+    /// pool thread). Idempotent.
+    public func shutdown() { self.core.shutdown() }
+
+    /// The queue and the threads. Each worker thread holds a strong reference until it exits.
+    ///
+    /// - Invariant (why `@unchecked Sendable` is sound): `queue`, `head`, `stopping`, `spinning` and `threads` are
+    ///   read and written only with `mutex` held; the pthread objects live as long as the `Core`, which every thread
+    ///   retains while it runs.
+    private final class Core: @unchecked Sendable {
+        let name: String
+        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        private var queue: [@Sendable () -> Void] = []
+        private var head = 0
+        private var stopping = false
+        private var spinning = 0
+        private var threads: [pthread_t] = []
+        /// How many times an idle thread yields before it sleeps.
+        static let spinLimit = 200
+        /// How many idle threads may spin at once.
+        static let maximumSpinners = 64
+
+        init(name: String) {
+            self.name = name
+            pthread_mutex_init(self.mutex, nil)
+            pthread_cond_init(self.condition, nil)
+        }
+
+        deinit {
+            pthread_cond_destroy(self.condition)
+            pthread_mutex_destroy(self.mutex)
+            self.condition.deallocate()
+            self.mutex.deallocate()
+        }
+
+        func start(threadCount: Int) {
+            pthread_mutex_lock(self.mutex)
+            defer { pthread_mutex_unlock(self.mutex) }
+            for _ in 0..<threadCount {
+                let retained = Unmanaged.passRetained(self)
+                #if canImport(Darwin)
+                var thread: pthread_t?
+                #else
+                var thread = pthread_t()
+                #endif
+                let rc = pthread_create(&thread, nil, { argument in
+                    let core = Unmanaged<Core>.fromOpaque(argument!).takeRetainedValue()
+                    core.work()
+                    return nil
+                }, retained.toOpaque())
+                precondition(rc == 0, "pthread_create failed: \(rc)")
+                #if canImport(Darwin)
+                self.threads.append(thread!)
+                #else
+                self.threads.append(thread)
+                #endif
+            }
+        }
+
+        private func work() {
+            while true {
+                pthread_mutex_lock(self.mutex)
+                // One thread stays awake briefly for the next job: a request/response client submits one right after
+                // the previous reply, and waking a sleeping thread costs more than the call itself on small machines.
+                // At most `maximumSpinners` spin at once.
+                if self.head == self.queue.count, !self.stopping, self.spinning < Self.maximumSpinners {
+                    self.spinning += 1
+                    var spins = 0
+                    while self.head == self.queue.count, !self.stopping, spins < Self.spinLimit {
+                        pthread_mutex_unlock(self.mutex)
+                        sched_yield()
+                        spins += 1
+                        pthread_mutex_lock(self.mutex)
+                    }
+                    self.spinning -= 1
+                }
+                while self.head == self.queue.count, !self.stopping { pthread_cond_wait(self.condition, self.mutex) }
+                if self.head == self.queue.count {
+                    pthread_mutex_unlock(self.mutex)
+                    return
+                }
+                let job = self.queue[self.head]
+                self.head += 1
+                if self.head > 1024, self.head * 2 > self.queue.count {
+                    self.queue.removeFirst(self.head)
+                    self.head = 0
+                }
+                pthread_mutex_unlock(self.mutex)
+                job()
+            }
+        }
+
+        func submit(_ job: @escaping @Sendable () -> Void) {
+            pthread_mutex_lock(self.mutex)
+            guard !self.stopping else {
+                pthread_mutex_unlock(self.mutex)
+                job()
+                return
+            }
+            self.queue.append(job)
+            pthread_cond_signal(self.condition)
+            pthread_mutex_unlock(self.mutex)
+        }
+
+        func shutdown() {
+            pthread_mutex_lock(self.mutex)
+            let threads = self.threads
+            self.threads = []
+            self.stopping = true
+            pthread_cond_broadcast(self.condition)
+            pthread_mutex_unlock(self.mutex)
+            let current = pthread_self()
+            for thread in threads where pthread_equal(thread, current) == 0 { pthread_join(thread, nil) }
+            // A thread that released the last reference to its own pool is not joined (it cannot join itself): it
+            // sees `stopping` after its job returns and exits, then releases the core. Detach it so it leaves no
+            // zombie behind.
+            for thread in threads where pthread_equal(thread, current) != 0 { pthread_detach(thread) }
+        }
     }
 }
