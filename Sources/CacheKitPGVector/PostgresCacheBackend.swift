@@ -79,22 +79,18 @@ public final class PostgresCacheBackend: CacheBackend, Service {
     }
 
     public func remove(_ key: CacheKey) async throws -> Bool {
-        let rows = try await self.execute("ck_del_\(self.table)", "DELETE FROM \(self.table) WHERE key = $1", [PostgresStore.digest(key.digest)])
-        return rows.affected > 0
+        try await self.migrate()
+        return try await self.store.remove(key: key, from: self.table) > 0
     }
 
     public func removeAll(taggedWith tag: String) async throws -> Int {
-        let rows = try await self.execute(
-            "ck_deltag_\(self.table)", "DELETE FROM \(self.table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]
-        )
-        return rows.affected
+        try await self.migrate()
+        return try await self.store.remove(taggedWith: tag, from: self.table)
     }
 
     public func removeAll(in scope: CacheScope) async throws -> Int {
-        let rows = try await self.execute(
-            "ck_delscope_\(self.table)", "DELETE FROM \(self.table) WHERE scope_id = $1", [PostgresStore.digest(scope.id)]
-        )
-        return rows.affected
+        try await self.migrate()
+        return try await self.store.remove(scope: scope, from: self.table)
     }
 
     /// Deletes expired rows now; returns how many.

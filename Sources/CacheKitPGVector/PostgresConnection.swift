@@ -17,11 +17,6 @@ struct PostgresRows: Sendable {
     var rows: [[[UInt8]?]]
     var affected: Int
 
-    func int64(_ row: Int, _ column: Int) -> Int64? {
-        guard let bytes = self.rows[row][column], bytes.count == 8 else { return nil }
-        return bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) }
-    }
-
     func float64(_ row: Int, _ column: Int) -> Double? {
         guard let bytes = self.rows[row][column], bytes.count == 8 else { return nil }
         return Double(bitPattern: bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) })

@@ -80,6 +80,19 @@ final class PostgresStore: Sendable {
         }
     }
 
+    /// Removal shared by both tables: by exact key, by tag (GIN `@>`), by scope. Return how many rows went.
+    func remove(key: CacheKey, from table: String) async throws -> Int {
+        try await self.execute("ck_del_\(table)", "DELETE FROM \(table) WHERE key = $1", [Self.digest(key.digest)]).affected
+    }
+
+    func remove(taggedWith tag: String, from table: String) async throws -> Int {
+        try await self.execute("ck_deltag_\(table)", "DELETE FROM \(table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]).affected
+    }
+
+    func remove(scope: CacheScope, from table: String) async throws -> Int {
+        try await self.execute("ck_delscope_\(table)", "DELETE FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)]).affected
+    }
+
     /// The background work of a backend's `run()`: every `purgeInterval`, `purge` then a health check of the pool;
     /// on graceful shutdown, closes the pool.
     func maintain(purge: @escaping () async throws -> Void) async {

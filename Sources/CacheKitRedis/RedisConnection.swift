@@ -148,7 +148,8 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
         }
     }
 
-    /// Keeps only the first word and known phrases of a server error: enough to diagnose, never a key or value.
+    /// Bounds a server error message's length. Redis error replies name the command and the condition
+    /// (`WRONGPASS`, `NOAUTH`, `OOM`, `WRONGTYPE`), not keys or values.
     private static func sanitize(_ message: String) -> String {
         String(message.prefix(160))
     }

@@ -309,6 +309,9 @@ public final class MultiLayerCache: Service, Sendable {
     ///   - upstream: The model to call on a miss.
     /// - Returns: The answer and where it came from.
     /// - Throws: the upstream's error (never cached); a layer's error only under `FailurePolicy.propagate`.
+    ///
+    /// Cancellation: a coalesced miss runs in a task of its own so that one caller's cancellation cannot fail the
+    /// others; a cancelled caller therefore still waits for that shared upstream call to finish.
     public func completion(
         for request: ChatRequest,
         in scope: CacheScope? = nil,
@@ -460,8 +463,11 @@ public final class MultiLayerCache: Service, Sendable {
         return 0
     }
 
-    /// Removes entries semantically close to `text` in `scope` from the semantic index (every partition), and
-    /// their exact copies from every exact layer.
+    /// Removes records semantically close to `text` in `scope` from the semantic index (every partition).
+    ///
+    /// Exact-layer copies of those answers (the original request's entry, and backfills of earlier semantic hits)
+    /// are not found by similarity and stay until their TTL: tag the entries and invalidate by tag when they must
+    /// go everywhere at once. Returns how many records were removed.
     @discardableResult
     public func invalidate(near text: String, minimumSimilarity: Float, in scope: CacheScope? = nil) async throws -> Int {
         guard let semantic = self.configuration.semantic else { return 0 }
