@@ -24,7 +24,7 @@ s, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
 print(f"request: {int(s['request_bytes'])} canonical bytes")
 print(f"key (canonical JSON + SHA-256):   CacheKit {s['key_ns']/1000:7.2f} µs   Python {p['python_key_ns']/1000:7.2f} µs   ratio {p['python_key_ns']/s['key_ns']:.1f}x faster")
-print(f"L1 hit, lookup end to end:        {s['l1_hit_lookup_ns']/1000:7.2f} µs")
+print(f"L1 hit, lookup end to end:        {s['l1_hit_lookup_ns']/1000:7.2f} µs hot, {s['l1_hit_lookup_random_of_10k_ns']/1000:.2f} µs random of 10k requests (key alone {s['key_random_of_10k_ns']/1000:.2f} µs)")
 print(f"L1 hit, completion() incl. parse: {s['l1_hit_completion_ns']/1000:7.2f} µs")
 print(f"Dictionary<Digest256> lookup:     hot {s['dictionary_hot_ns']:.0f} ns, random of 10k {s['dictionary_random_ns']:.0f} ns   (L1 lookup / random dict = {s['l1_hit_lookup_ns']/s['dictionary_random_ns']:.1f}x)")
 PY

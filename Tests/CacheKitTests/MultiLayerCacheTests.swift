@@ -167,6 +167,18 @@ struct MultiLayerCacheTests {
         }
     }
 
+    @Test func propagatePolicyThrowsAFailedStoreAfterTheOtherLayersAreWritten() async throws {
+        let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let l2 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [broken, l2], failurePolicy: .propagate)
+        let lookup = try await cache.lookup(self.request("q"))
+        broken.inject(.fail)
+        let response = ChatResponse(id: "r", model: "m", created: 0, content: "a")
+        await #expect(throws: CacheError.self) { _ = try await cache.store(response, for: lookup) }
+        #expect(try await l2.get(lookup.key) != nil, "the healthy layer must still be written")
+        #expect(cache.statistics().layers[0].errors == 1)
+    }
+
     @Test(arguments: [nil, 0.7, 1.0] as [Double?])
     func nondeterministicRequestsAreNeverWritten(temperature: Double?) async throws {
         let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))

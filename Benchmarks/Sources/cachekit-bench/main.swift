@@ -220,7 +220,31 @@ results.merge(try await Task.detached { () async throws -> [String: JSONValue] i
         ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500), usage: TokenUsage(promptTokens: 500, completionTokens: 400))
     }
     _ = try await cache.completion(for: request, upstream: upstream)
+    if ProcessInfo.processInfo.environment["BENCH_LOOKUP_ONLY"] != nil {
+        for _ in 0..<500_000 { consume(try await cache.lookup(request)) }
+        exit(0)
+    }
     results["l1_hit_lookup_ns"] = .number(try await measureAsync(iterations: 20_000) { consume(try await cache.lookup(request)) })
+    // Random of 10k distinct requests: each request is its own 2 KB tree, so this also measures reading cold
+    // request trees; the key alone over the same requests separates that from the cache's own cost.
+    var requests: [ChatRequest] = []
+    for i in 0..<10_000 {
+        var variant = request
+        var messages = variant.messages
+        messages[messages.count - 1] = .user("question number \(i)")
+        variant.messages = messages
+        requests.append(variant)
+        _ = try await cache.completion(for: variant, upstream: upstream)
+    }
+    var position = 0
+    results["key_random_of_10k_ns"] = .number(measure(iterations: 20_000) {
+        consume(keyer.key(for: requests[position], in: scope))
+        position = (position &+ 7919) % requests.count
+    })
+    results["l1_hit_lookup_random_of_10k_ns"] = .number(try await measureAsync(iterations: 20_000) {
+        consume(try await cache.lookup(requests[position]))
+        position = (position &+ 7919) % requests.count
+    })
     results["l1_hit_completion_ns"] = .number(try await measureAsync(iterations: 5_000) { consume(try await cache.completion(for: request, upstream: upstream)) })
     return results
 }.value) { $1 }

@@ -108,7 +108,7 @@ public final class MultiLayerCache: Service, Sendable {
                 lookup.outcome.entryAge = match.entry.age(at: now)
                 lookup.outcome.lookupLatency = ContinuousClock.now - started
                 self.recorder.served(entry: match.entry, latency: lookup.outcome.lookupLatency, stale: lookup.outcome.isStale)
-                await self.writeExact(match.entry, for: key, upTo: self.configuration.layers.count, now: now)
+                try? await self.writeExact(match.entry, for: key, upTo: self.configuration.layers.count, now: now)
                 return lookup
             }
         }
@@ -138,7 +138,7 @@ public final class MultiLayerCache: Service, Sendable {
                 continue
             }
             if recording { self.recorder.layerHit(index, latency: latency, age: entry.age(at: now)) }
-            if index > 0 { await self.writeExact(entry, for: key, upTo: index, now: now) }
+            if index > 0 { try? await self.writeExact(entry, for: key, upTo: index, now: now) }
             return (index, entry)
         }
         return nil
@@ -269,17 +269,19 @@ public final class MultiLayerCache: Service, Sendable {
         if let semanticError { try self.semanticFailed(semanticError, operation: "insert") }
     }
 
-    /// Writes `entry` into exact layers `0..<end`, each capped at its TTL ceiling, concurrently.
-    func writeExact(_ entry: CacheEntry, for key: CacheKey, upTo end: Int, now: CacheTime, propagate: Bool = false) async {
+    /// Writes `entry` into exact layers `0..<end`, each capped at its TTL ceiling, concurrently. A failing layer is
+    /// logged and counted; with `propagate` (a store, not a backfill) and the `.propagate` policy, the first
+    /// failure is thrown once every layer has finished.
+    func writeExact(_ entry: CacheEntry, for key: CacheKey, upTo end: Int, now: CacheTime, propagate: Bool = false) async throws {
         let layers = self.configuration.layers.prefix(end)
         if layers.count == 1, let layer = layers.first, layer.options.timeout == nil {
             // The common L1-only backfill: no task group.
             do { try await layer.backend.set(entry.capped(by: layer.options.ttlCeiling, now: now), for: key) } catch {
-                try? self.layerFailed(0, error, operation: "set")
+                try self.writeFailed(0, error, propagate: propagate)
             }
             return
         }
-        await withTaskGroup(of: (Int, (any Error)?).self) { group in
+        let failures = await withTaskGroup(of: (Int, (any Error)?).self) { group in
             for (index, layer) in layers.enumerated() {
                 let capped = entry.capped(by: layer.options.ttlCeiling, now: now)
                 guard capped.isUsable(at: now) else { continue }
@@ -292,10 +294,19 @@ public final class MultiLayerCache: Service, Sendable {
                     }
                 }
             }
-            for await (index, error) in group {
-                if let error { try? self.layerFailed(index, error, operation: "set") }
-            }
+            var failures: [(Int, any Error)] = []
+            for await (index, error) in group { if let error { failures.append((index, error)) } }
+            return failures.sorted { $0.0 < $1.0 }
         }
+        var first: (any Error)?
+        for (index, error) in failures {
+            do { try self.writeFailed(index, error, propagate: propagate) } catch { first = first ?? error }
+        }
+        if let first { throw first }
+    }
+
+    private func writeFailed(_ index: Int, _ error: any Error, propagate: Bool) throws {
+        do { try self.layerFailed(index, error, operation: "set") } catch { if propagate { throw error } }
     }
 
     // MARK: - One-call API

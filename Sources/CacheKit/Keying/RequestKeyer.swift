@@ -9,22 +9,27 @@ public struct RequestKeyer: Sendable {
 
     /// Request members that only shape the transport, never the answer; they are not part of the key.
     /// Default: `stream` and `stream_options`.
-    public var transportOnlyFields: Set<String>
+    public var transportOnlyFields: Set<String> {
+        didSet { self.excluded = Array(self.transportOnlyFields) }
+    }
+    /// The same names as a list: a few equality checks are cheaper than hashing every member name.
+    private var excluded: [String]
 
     /// Creates a keyer. Add fields such as `user` to `transportOnlyFields` when they never change answers for you.
     public init(transportOnlyFields: Set<String> = ["stream", "stream_options"]) {
         self.transportOnlyFields = transportOnlyFields
+        self.excluded = Array(transportOnlyFields)
     }
 
     /// The canonical bytes that are hashed into the key of `request` in `scope`.
     public func canonicalBytes(for request: ChatRequest, in scope: CacheScope) -> [UInt8] {
-        self.document(member: "request", request.body, scope: scope)
+        self.document(member: "request", request.body, scope: scope).bytes
     }
 
     /// The exact-match key of `request` in `scope`.
     public func key(for request: ChatRequest, in scope: CacheScope) -> CacheKey {
-        let bytes = self.canonicalBytes(for: request, in: scope)
-        return CacheKey(digest: Digest256(hashing: bytes), scopeID: scope.id)
+        let writer = self.document(member: "request", request.body, scope: scope)
+        return CacheKey(digest: writer.withBytes { Digest256(hashing: $0) }, scopeID: scope.id)
     }
 
     /// The semantic partition of `request` and the text to embed: the last user message's text parts are taken out
@@ -52,16 +57,16 @@ public struct RequestKeyer: Sendable {
         messages[index] = .object(message)
         var body = request.body
         body["messages"] = .array(messages)
-        let bytes = self.document(member: "partition", body, scope: scope)
-        return (SemanticPartition(digest: Digest256(hashing: bytes), scopeID: scope.id), text)
+        let writer = self.document(member: "partition", body, scope: scope)
+        return (SemanticPartition(digest: writer.withBytes { Digest256(hashing: $0) }, scopeID: scope.id), text)
     }
 
-    private func document(member: StaticString, _ body: [String: JSONValue], scope: CacheScope) -> [UInt8] {
+    private func document(member: StaticString, _ body: [String: JSONValue], scope: CacheScope) -> CanonicalJSONWriter {
         var writer = CanonicalJSONWriter(capacity: 4096)
         writer.writeRaw("{\"")
         writer.writeRaw(member)
         writer.writeRaw("\":")
-        writer.write(members: body, excluding: self.transportOnlyFields)
+        writer.write(members: body, excluding: self.excluded)
         writer.writeRaw(",\"scope\":{\"namespace\":")
         writer.write(string: scope.namespace)
         writer.writeRaw(",\"tenant\":")
@@ -71,7 +76,7 @@ public struct RequestKeyer: Sendable {
         writer.writeRaw("},\"v\":")
         writer.write(number: Double(Self.schemaVersion))
         writer.writeRaw("}")
-        return writer.bytes
+        return writer
     }
 }
 
