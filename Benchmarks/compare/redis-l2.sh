@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side by side, in one run against one redis-server: an L2 hit through MultiLayerCache (Redis layer only, 2 KB
 # value, one client, no pipelining) versus `redis-benchmark -c 1 -t get -d 2000`, and CacheKit's pipelined bulk
-# warm-up (MULTI batches of 16 SET PX + tags) versus `redis-benchmark -c 1 -P 16 -t set -d 2000`.
+# warm-up (batches of 128 SET PX, one pipeline each; BENCH_WARM_BATCH to vary) versus `redis-benchmark -c 1 -P 16 -t set -d 2000`.
 # Starts its own redis-server on port 6393 (loopback, no persistence) and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."

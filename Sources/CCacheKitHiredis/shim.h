@@ -4,6 +4,7 @@
 // Debian 12 ships hiredis 0.14.1 (RESP2, no TLS, no redisConnectWithOptions). Everything CacheKit uses exists
 // there; anything newer must be guarded with HIREDIS_MAJOR/HIREDIS_MINOR.
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -26,6 +27,18 @@ static inline int cachekit_redis_set_timeout(redisContext *c, long timeout_ms) {
 /// Unblocks a thread that is reading from `c` (used to stop a subscriber); the context is unusable afterwards.
 static inline void cachekit_redis_shutdown_socket(redisContext *c) {
     if (c != NULL && c->fd >= 0) { shutdown(c->fd, SHUT_RDWR); }
+}
+
+/// Writes the pending output buffer to the socket once it holds `limit` bytes or more, so a long pipeline is sent
+/// in pieces instead of growing one buffer to its full size (which, past malloc's mmap threshold, costs fresh
+/// zeroed pages for every batch). Returns REDIS_OK or REDIS_ERR.
+static inline int cachekit_redis_flush_over(redisContext *c, size_t limit) {
+    if (c->obuf == NULL || sdslen(c->obuf) < limit) { return REDIS_OK; }
+    int done = 0;
+    do {
+        if (redisBufferWrite(c, &done) == REDIS_ERR) { return REDIS_ERR; }
+    } while (!done);
+    return REDIS_OK;
 }
 
 static inline int cachekit_redis_version_major(void) { return HIREDIS_MAJOR; }

@@ -42,11 +42,16 @@ public final class RedisCacheBackend: CacheBackend, Service {
     func entryKey(_ key: CacheKey) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(self.entryPrefix.count + 32 + 1 + 64)
-        bytes.append(contentsOf: self.entryPrefix)
+        Self.appendEntryKey(key, prefix: self.entryPrefix, to: &bytes)
+        return bytes
+    }
+
+    /// `<prefix><scope id, 32 hex>:<digest, 64 hex>`.
+    static func appendEntryKey(_ key: CacheKey, prefix: [UInt8], to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: prefix)
         key.scopeID.appendHex(to: &bytes, byteCount: 16)
         bytes.append(UInt8(ascii: ":"))
         key.digest.appendHex(to: &bytes)
-        return bytes
     }
 
     func tagKey(_ tag: String) -> [UInt8] {
@@ -107,28 +112,53 @@ public final class RedisCacheBackend: CacheBackend, Service {
         let now = self.clock.now()
         // MULTI only when tags must change with their entries atomically; plain entries are one SET each.
         let transactional = entries.contains { !$0.entry.tags.isEmpty }
-        var commands: [[[UInt8]]] = transactional ? [[Array("MULTI".utf8)]] : []
-        commands.reserveCapacity(entries.count + 2)
-        for (key, entry) in entries {
-            let redisKey = self.entryKey(key)
-            let ttl = (entry.staleUntil - now).milliseconds
-            guard ttl > 0 else {
-                commands.append([Array("DEL".utf8), redisKey])
-                continue
-            }
-            let milliseconds = Array(String(ttl).utf8)
-            commands.append([Array("SET".utf8), redisKey, CacheEntryCodec.encode(entry), Array("PX".utf8), milliseconds])
-            for tag in Set(entry.tags) {
-                let tagKey = self.tagKey(tag)
-                commands.append([Array("SADD".utf8), tagKey, redisKey])
-                // A new set has no TTL (NX sets it); an existing one only ever lives longer (GT).
-                commands.append([Array("PEXPIRE".utf8), tagKey, milliseconds, Array("NX".utf8)])
-                commands.append([Array("PEXPIRE".utf8), tagKey, milliseconds, Array("GT".utf8)])
+        let entryPrefix = self.entryPrefix
+        let tagPrefix = Array("\(self.configuration.keyPrefix):t:".utf8)
+        // Encoded on the connection's thread straight into the pipeline buffer: no array per command or entry.
+        let replies = try await self.run { connection throws(CacheError) in
+            try connection.pipeline { encoder, flush throws(CacheError) in
+                if transactional {
+                    encoder.command(1)
+                    encoder.argument("MULTI".utf8)
+                }
+                for (key, entry) in entries {
+                    let ttl = Int((entry.staleUntil - now).milliseconds)
+                    guard ttl > 0 else {
+                        encoder.command(2)
+                        encoder.argument("DEL".utf8)
+                        encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                        continue
+                    }
+                    encoder.command(5)
+                    encoder.argument("SET".utf8)
+                    encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                    encoder.argument(count: CacheEntryCodec.encodedCount(entry)) { CacheEntryCodec.encode(entry, appendingTo: &$0) }
+                    encoder.argument("PX".utf8)
+                    encoder.argument(ttl)
+                    for tag in Set(entry.tags) {
+                        var tagKey = tagPrefix
+                        Digest256(hashing: Array(tag.utf8)).appendHex(to: &tagKey)
+                        encoder.command(3)
+                        encoder.argument("SADD".utf8)
+                        encoder.argument(tagKey)
+                        encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                        // A new set has no TTL (NX sets it); an existing one only ever lives longer (GT).
+                        for condition in ["NX", "GT"] {
+                            encoder.command(4)
+                            encoder.argument("PEXPIRE".utf8)
+                            encoder.argument(tagKey)
+                            encoder.argument(ttl)
+                            encoder.argument(condition.utf8)
+                        }
+                    }
+                    try flush(&encoder)
+                }
+                if transactional {
+                    encoder.command(1)
+                    encoder.argument("EXEC".utf8)
+                }
             }
         }
-        if transactional { commands.append([Array("EXEC".utf8)]) }
-        let transaction = commands
-        let replies = try await self.run { connection throws(CacheError) in try connection.pipeline(transaction) }
         for reply in replies {
             if case .error(let message) = reply {
                 throw CacheError(.commandFailed, "write failed: \(message.prefix(120))", backend: self.name)

@@ -104,15 +104,47 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
 
     /// Sends several commands in one write and reads all replies (pipelining). Error replies are returned as
     /// `.error` values in place; an I/O error throws.
+    /// A pipeline is written in pieces of about this size (replies are read after the last piece; the server
+    /// buffers them meanwhile).
+    static let pipelineChunkBytes = 32 * 1024
+
     func pipeline(_ commands: [[[UInt8]]]) throws(CacheError) -> [RedisValue] {
         guard let context = self.context else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
         for command in commands {
             let status = Self.withArgv(command) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
-            guard status == REDIS_OK else { throw self.ioError(context) }
+            guard status == REDIS_OK, cachekit_redis_flush_over(context, Self.pipelineChunkBytes) == REDIS_OK else {
+                throw self.ioError(context)
+            }
         }
+        return try self.readReplies(commands.count)
+    }
+
+    /// Sends commands written by `encode` (into a buffer handed to the socket every `pipelineChunkBytes`), then
+    /// reads one reply per command. Error replies are returned in place; an I/O error throws.
+    func pipeline(encoding encode: (inout RESPEncoder, _ flush: (inout RESPEncoder) throws(CacheError) -> Void) throws(CacheError) -> Void) throws(CacheError) -> [RedisValue] {
+        guard let context = self.context else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
+        let send = { (encoder: inout RESPEncoder) throws(CacheError) -> Void in
+            try encoder.drain { (buffer: UnsafeRawBufferPointer) throws(CacheError) -> Void in
+                let appended = buffer.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
+                guard appended == REDIS_OK, cachekit_redis_flush_over(context, Self.pipelineChunkBytes) == REDIS_OK else {
+                    throw self.ioError(context)
+                }
+            }
+        }
+        var encoder = RESPEncoder(capacity: Self.pipelineChunkBytes + 4096)
+        let flush = { (encoder: inout RESPEncoder) throws(CacheError) -> Void in
+            if encoder.bytes.count >= Self.pipelineChunkBytes { try send(&encoder) }
+        }
+        try encode(&encoder, flush)
+        try send(&encoder)
+        return try self.readReplies(encoder.commandCount)
+    }
+
+    private func readReplies(_ count: Int) throws(CacheError) -> [RedisValue] {
+        guard let context = self.context else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
         var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(count)
+        for _ in 0..<count {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw self.ioError(context) }
             replies.append(Self.convert(raw.assumingMemoryBound(to: redisReply.self)))

@@ -23,6 +23,23 @@ struct CacheEntryCodecTests {
         #expect(try CacheEntryCodec.decode(CacheEntryCodec.encode(minimal)) == minimal)
     }
 
+    @Test func encodedCountIsExactAndAppendingLeavesThePrefixAlone() throws {
+        let big = CacheEntry(
+            value: [UInt8](repeating: 7, count: 20_000), createdAt: .distantPast, expiresAt: .distantFuture,
+            tags: (0..<200).map { "tag-\($0)-" + String(repeating: "é", count: $0) },
+            usage: TokenUsage(promptTokens: 1 << 40, completionTokens: 0, cachedPromptTokens: 127, reasoningTokens: 128)
+        )
+        let minimal = CacheEntry(value: [], createdAt: .distantPast, expiresAt: .distantFuture)
+        for entry in [self.entry, big, minimal] {
+            let alone = CacheEntryCodec.encode(entry)
+            #expect(CacheEntryCodec.encodedCount(entry) == alone.count)
+            var framed: [UInt8] = Array("$prefix\r\n".utf8)
+            CacheEntryCodec.encode(entry, appendingTo: &framed)
+            #expect(Array(framed.dropFirst(9)) == alone, "the checksum must cover only the appended entry")
+            #expect(try CacheEntryCodec.decode(framed.dropFirst(9)) == entry)
+        }
+    }
+
     @Test func everySingleFlippedByteIsDetected() {
         let bytes = CacheEntryCodec.encode(self.entry)
         for index in bytes.indices {

@@ -161,9 +161,10 @@ func redisBenchmark(url: String, request: ChatRequest) async throws {
     let upstream = ClosureCompletionProvider { request in ChatResponse(id: "x", model: request.model, created: 0, content: value) }
     _ = try await cache.completion(for: request, upstream: upstream)
     guard try await cache.lookup(request).outcome.source == .hitL1 else { throw CacheError(.unavailable, "no L2 hit") }
-    let operations = 20_000
+    let warmOnly = ProcessInfo.processInfo.environment["BENCH_WARM_ONLY"] != nil  // for profiling the warm-up
+    let operations = warmOnly ? 200_000 : 20_000
     var start = ContinuousClock.now
-    for _ in 0..<operations { consume(try await cache.lookup(request)) }
+    for _ in 0..<(warmOnly ? 1 : operations) { consume(try await cache.lookup(request)) }
     let hitSeconds = (ContinuousClock.now - start).seconds
     let backend = RedisCacheBackend(configuration: redis)
     let now = SystemCacheClock().now()

@@ -20,7 +20,15 @@ public enum CacheEntryCodec {
     /// Encodes an entry.
     public static func encode(_ entry: CacheEntry) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(entry.value.count + 64 + entry.tags.reduce(0) { $0 + $1.utf8.count + 2 })
+        out.reserveCapacity(self.encodedCount(entry))
+        self.encode(entry, appendingTo: &out)
+        return out
+    }
+
+    /// Appends the encoding of `entry` to `out` (exactly ``encodedCount(_:)`` bytes), so a caller framing many
+    /// entries (a Redis pipeline) writes them into one buffer without an array per entry.
+    public static func encode(_ entry: CacheEntry, appendingTo out: inout [UInt8]) {
+        let start = out.count
         out.append(contentsOf: magic)
         out.append(formatVersion)
         var flags: UInt8 = 0
@@ -34,20 +42,46 @@ public enum CacheEntryCodec {
         appendInt64(entry.expiresAt.millisecondsSinceEpoch, to: &out)
         appendInt64(entry.staleUntil.millisecondsSinceEpoch, to: &out)
         appendBytes(entry.value, to: &out)
-        if let model = entry.model { appendBytes(Array(model.utf8), to: &out) }
-        if let text = entry.queryText { appendBytes(Array(text.utf8), to: &out) }
-        if let name = entry.embeddingModel { appendBytes(Array(name.utf8), to: &out) }
+        if let model = entry.model { appendBytes(model.utf8, to: &out) }
+        if let text = entry.queryText { appendBytes(text.utf8, to: &out) }
+        if let name = entry.embeddingModel { appendBytes(name.utf8, to: &out) }
         appendVarint(UInt64(entry.tags.count), to: &out)
-        for tag in entry.tags { appendBytes(Array(tag.utf8), to: &out) }
+        for tag in entry.tags { appendBytes(tag.utf8, to: &out) }
         if let usage = entry.usage {
             for count in [usage.promptTokens, usage.completionTokens, usage.cachedPromptTokens, usage.reasoningTokens] {
                 appendVarint(UInt64(max(0, count)), to: &out)
             }
         }
         if let cost = entry.cost { appendInt64(Int64(bitPattern: cost.bitPattern), to: &out) }
-        let crc = CRC32C.checksum(out)
+        let crc = out.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         for shift in stride(from: 0, to: 32, by: 8) { out.append(UInt8(truncatingIfNeeded: crc >> UInt32(shift))) }
-        return out
+    }
+
+    /// The number of bytes ``encode(_:)`` produces for `entry`, computed without encoding it.
+    public static func encodedCount(_ entry: CacheEntry) -> Int {
+        func varintCount(_ value: Int) -> Int {
+            var value = UInt64(max(0, value))
+            var count = 1
+            while value >= 0x80 {
+                value >>= 7
+                count += 1
+            }
+            return count
+        }
+        func bytesCount(_ count: Int) -> Int { varintCount(count) + count }
+        var total = magic.count + 1 + 1 + 3 * 8 + bytesCount(entry.value.count)
+        if let model = entry.model { total += bytesCount(model.utf8.count) }
+        if let text = entry.queryText { total += bytesCount(text.utf8.count) }
+        if let name = entry.embeddingModel { total += bytesCount(name.utf8.count) }
+        total += varintCount(entry.tags.count)
+        for tag in entry.tags { total += bytesCount(tag.utf8.count) }
+        if let usage = entry.usage {
+            for count in [usage.promptTokens, usage.completionTokens, usage.cachedPromptTokens, usage.reasoningTokens] {
+                total += varintCount(count)
+            }
+        }
+        if entry.cost != nil { total += 8 }
+        return total + 4
     }
 
     /// Decodes an entry.
@@ -173,7 +207,7 @@ public enum CacheEntryCodec {
         out.append(UInt8(value))
     }
 
-    private static func appendBytes(_ bytes: [UInt8], to out: inout [UInt8]) {
+    private static func appendBytes(_ bytes: some Collection<UInt8>, to out: inout [UInt8]) {
         appendVarint(UInt64(bytes.count), to: &out)
         out.append(contentsOf: bytes)
     }
