@@ -11,9 +11,8 @@ import Foundation
 /// computes, without the wasted rows.
 final class BertEncoder: Sendable {
     struct Layer: Sendable {
-        var query: [Float], queryBias: [Float]
-        var key: [Float], keyBias: [Float]
-        var value: [Float], valueBias: [Float]
+        /// Query, key and value weights stacked ([3·hidden × hidden]): one matrix product instead of three.
+        var queryKeyValue: [Float], queryKeyValueBias: [Float]
         var attentionOutput: [Float], attentionOutputBias: [Float]
         var attentionNormWeight: [Float], attentionNormBias: [Float]
         var intermediate: [Float], intermediateBias: [Float]
@@ -68,9 +67,12 @@ final class BertEncoder: Sendable {
             let p = "encoder.layer.\(index)."
             layers.append(
                 Layer(
-                    query: try tensor(p + "attention.self.query.weight", [hidden, hidden]), queryBias: try tensor(p + "attention.self.query.bias", [hidden]),
-                    key: try tensor(p + "attention.self.key.weight", [hidden, hidden]), keyBias: try tensor(p + "attention.self.key.bias", [hidden]),
-                    value: try tensor(p + "attention.self.value.weight", [hidden, hidden]), valueBias: try tensor(p + "attention.self.value.bias", [hidden]),
+                    queryKeyValue: try tensor(p + "attention.self.query.weight", [hidden, hidden])
+                        + tensor(p + "attention.self.key.weight", [hidden, hidden])
+                        + tensor(p + "attention.self.value.weight", [hidden, hidden]),
+                    queryKeyValueBias: try tensor(p + "attention.self.query.bias", [hidden])
+                        + tensor(p + "attention.self.key.bias", [hidden])
+                        + tensor(p + "attention.self.value.bias", [hidden]),
                     attentionOutput: try tensor(p + "attention.output.dense.weight", [hidden, hidden]),
                     attentionOutputBias: try tensor(p + "attention.output.dense.bias", [hidden]),
                     attentionNormWeight: try tensor(p + "attention.output.LayerNorm.weight", [hidden]),
@@ -97,35 +99,35 @@ final class BertEncoder: Sendable {
     }
 
     /// y[rows × out] = x[rows × in] · Wᵀ + b, with W stored [out × in] as PyTorch does.
-    private func linear(_ x: [Float], rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float]) -> [Float] {
+    private func linear(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, _ weight: [Float], _ bias: [Float], into y: UnsafeMutablePointer<Float>) {
         let outputs = bias.count
-        var y = [Float](repeating: 0, count: rows * outputs)
-        for row in 0..<rows { for column in 0..<outputs { y[row * outputs + column] = bias[column] } }
-        x.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    cachekit_sgemm_nt(Int32(rows), Int32(outputs), Int32(inputs), 1, xp.baseAddress, Int32(inputs), wp.baseAddress, Int32(inputs), 1, yp.baseAddress, Int32(outputs))
-                }
-            }
+        bias.withUnsafeBufferPointer { b in
+            for row in 0..<rows { (y + row * outputs).update(from: b.baseAddress!, count: outputs) }
         }
-        return y
+        weight.withUnsafeBufferPointer { wp in
+            cachekit_sgemm_nt(Int32(rows), Int32(outputs), Int32(inputs), 1, x, Int32(inputs), wp.baseAddress, Int32(inputs), 1, y, Int32(outputs))
+        }
     }
 
-    private func layerNorm(_ x: inout [Float], rows: Int, _ weight: [Float], _ bias: [Float]) {
+    /// LayerNorm over each row of `x` (in place), after adding `residual` when given.
+    private func addAndNormalize(_ x: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?, rows: Int, _ weight: [Float], _ bias: [Float]) {
         let n = self.hidden
-        for row in 0..<rows {
-            let base = row * n
-            var mean: Float = 0
-            for i in 0..<n { mean += x[base + i] }
-            mean /= Float(n)
-            var variance: Float = 0
-            for i in 0..<n {
-                let d = x[base + i] - mean
-                variance += d * d
+        weight.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                for row in 0..<rows {
+                    let v = x + row * n
+                    if let residual {
+                        let r = residual + row * n
+                        for i in 0..<n { v[i] += r[i] }
+                    }
+                    let mean = Vector.sum(v, n) / Float(n)
+                    var variance: Float = 0
+                    for i in 0..<n { v[i] -= mean }
+                    variance = Vector.dot(v, v, n) / Float(n)
+                    let scale = 1 / (variance + self.epsilon).squareRoot()
+                    for i in 0..<n { v[i] = v[i] * scale * w[i] + b[i] }
+                }
             }
-            variance /= Float(n)
-            let scale = 1 / (variance + self.epsilon).squareRoot()
-            for i in 0..<n { x[base + i] = (x[base + i] - mean) * scale * weight[i] + bias[i] }
         }
     }
 
@@ -140,86 +142,76 @@ final class BertEncoder: Sendable {
             offsets.append(offset)
             offset += length
         }
-        // Embeddings: word + position + token type 0, then LayerNorm.
-        var x = [Float](repeating: 0, count: rows * h)
-        for (s, sequence) in sequences.enumerated() {
-            for position in 0..<lengths[s] {
-                let token = Int(sequence[position])
-                let row = (offsets[s] + position) * h
-                for i in 0..<h {
-                    x[row + i] = self.wordEmbeddings[token * h + i] + self.positionEmbeddings[position * h + i] + self.tokenTypeEmbeddings[i]
-                }
-            }
-        }
-        self.layerNorm(&x, rows: rows, self.embeddingNormWeight, self.embeddingNormBias)
+        // Working memory for the whole pass, allocated once: activations, stacked q|k|v, attention context,
+        // the feed-forward's intermediate rows, and one row of attention scores.
+        let longest = lengths.max() ?? 0
+        let xCount = rows * h, qkvCount = rows * 3 * h, intermediateCount = rows * self.intermediateSize
+        let scoreCount = (longest + 15) / 16 * 16
+        let memory = UnsafeMutablePointer<Float>.allocate(capacity: 3 * xCount + qkvCount + intermediateCount + scoreCount)
+        defer { memory.deallocate() }
+        let x = memory, attention = x + xCount, context = attention + xCount
+        let qkv = context + xCount, intermediate = qkv + qkvCount, scores = intermediate + intermediateCount
 
-        let headSize = h / self.heads
-        let scale = 1 / Float(headSize).squareRoot()
-        for layer in self.layers {
-            let q = self.linear(x, rows: rows, inputs: h, layer.query, layer.queryBias)
-            let k = self.linear(x, rows: rows, inputs: h, layer.key, layer.keyBias)
-            let v = self.linear(x, rows: rows, inputs: h, layer.value, layer.valueBias)
-            var context = [Float](repeating: 0, count: rows * h)
-            // Attention per sequence and head. The matrices are tiny (tokens × 32): plain loops beat BLAS calls,
-            // whose per-call threading overhead dominated at this size.
-            q.withUnsafeBufferPointer { qp in
-                k.withUnsafeBufferPointer { kp in
-                    v.withUnsafeBufferPointer { vp in
-                        context.withUnsafeMutableBufferPointer { cp in
-                            var scores = [Float](repeating: 0, count: lengths.max() ?? 0)
-                            for (s, length) in lengths.enumerated() {
-                                for head in 0..<self.heads {
-                                    let column = head * headSize
-                                    for i in 0..<length {
-                                        let qi = qp.baseAddress! + (offsets[s] + i) * h + column
-                                        var maximum = -Float.infinity
-                                        for j in 0..<length {
-                                            let kj = kp.baseAddress! + (offsets[s] + j) * h + column
-                                            var dot: Float = 0
-                                            for d in 0..<headSize { dot += qi[d] * kj[d] }
-                                            scores[j] = dot * scale
-                                            maximum = max(maximum, scores[j])
-                                        }
-                                        var sum: Float = 0
-                                        for j in 0..<length {
-                                            scores[j] = expf(scores[j] - maximum)
-                                            sum += scores[j]
-                                        }
-                                        let inverse = 1 / sum
-                                        let ci = cp.baseAddress! + (offsets[s] + i) * h + column
-                                        for j in 0..<length {
-                                            let weight = scores[j] * inverse
-                                            let vj = vp.baseAddress! + (offsets[s] + j) * h + column
-                                            for d in 0..<headSize { ci[d] += weight * vj[d] }
-                                        }
-                                    }
-                                }
-                            }
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        self.wordEmbeddings.withUnsafeBufferPointer { words in
+            self.positionEmbeddings.withUnsafeBufferPointer { positions in
+                self.tokenTypeEmbeddings.withUnsafeBufferPointer { types in
+                    for (s, sequence) in sequences.enumerated() {
+                        for position in 0..<lengths[s] {
+                            let row = x + (offsets[s] + position) * h
+                            let word = words.baseAddress! + Int(sequence[position]) * h
+                            let place = positions.baseAddress! + position * h
+                            for i in 0..<h { row[i] = word[i] + place[i] + types[i] }
                         }
                     }
                 }
             }
-            var attention = self.linear(context, rows: rows, inputs: h, layer.attentionOutput, layer.attentionOutputBias)
-            for i in 0..<(rows * h) { attention[i] += x[i] }
-            self.layerNorm(&attention, rows: rows, layer.attentionNormWeight, layer.attentionNormBias)
-            var intermediate = self.linear(attention, rows: rows, inputs: h, layer.intermediate, layer.intermediateBias)
-            intermediate.withUnsafeMutableBufferPointer { values in
-                for i in 0..<values.count {
-                    let value = values[i]
-                    values[i] = 0.5 * value * (1 + Self.erf(value * 0.70710678118654752))
+        }
+        self.addAndNormalize(x, residual: nil, rows: rows, self.embeddingNormWeight, self.embeddingNormBias)
+
+        let headSize = h / self.heads
+        let scale = 1 / Float(headSize).squareRoot()
+        let stride = 3 * h  // q, k and v of a token sit side by side in one row of `qkv`
+        for layer in self.layers {
+            self.linear(x, rows: rows, inputs: h, layer.queryKeyValue, layer.queryKeyValueBias, into: qkv)
+            context.update(repeating: 0, count: xCount)
+            // Attention per sequence and head. The matrices are tiny (tokens × head size): vector loops beat BLAS
+            // calls, whose per-call overhead dominated at this size.
+            for (s, length) in lengths.enumerated() {
+                let base = offsets[s]
+                for head in 0..<self.heads {
+                    let column = head * headSize
+                    for i in 0..<length {
+                        let qi = qkv + (base + i) * stride + column
+                        var maximum = -Float.infinity
+                        for j in 0..<length {
+                            let kj = qkv + (base + j) * stride + h + column
+                            let score = Vector.dot(qi, kj, headSize) * scale
+                            scores[j] = score
+                            maximum = max(maximum, score)
+                        }
+                        let sum = Vector.expShifted(scores, length, by: maximum)
+                        let inverse = 1 / sum
+                        let ci = context + (base + i) * h + column
+                        for j in 0..<length {
+                            Vector.addScaled(ci, qkv + (base + j) * stride + 2 * h + column, scores[j] * inverse, headSize)
+                        }
+                    }
                 }
             }
-            var output = self.linear(intermediate, rows: rows, inputs: self.intermediateSize, layer.output, layer.outputBias)
-            for i in 0..<(rows * h) { output[i] += attention[i] }
-            self.layerNorm(&output, rows: rows, layer.outputNormWeight, layer.outputNormBias)
-            x = output
+            self.linear(context, rows: rows, inputs: h, layer.attentionOutput, layer.attentionOutputBias, into: attention)
+            self.addAndNormalize(attention, residual: x, rows: rows, layer.attentionNormWeight, layer.attentionNormBias)
+            self.linear(attention, rows: rows, inputs: h, layer.intermediate, layer.intermediateBias, into: intermediate)
+            Vector.gelu(intermediate, intermediateCount)
+            self.linear(intermediate, rows: rows, inputs: self.intermediateSize, layer.output, layer.outputBias, into: x)
+            self.addAndNormalize(x, residual: attention, rows: rows, layer.outputNormWeight, layer.outputNormBias)
         }
 
         return lengths.enumerated().map { s, length in
             var pooled = [Float](repeating: 0, count: h)
             for position in 0..<length {
-                let row = (offsets[s] + position) * h
-                for i in 0..<h { pooled[i] += x[row + i] }
+                let row = x + (offsets[s] + position) * h
+                for i in 0..<h { pooled[i] += row[i] }
             }
             var norm: Float = 0
             for i in 0..<h {
@@ -229,5 +221,137 @@ final class BertEncoder: Sendable {
             let inverse = 1 / max(norm.squareRoot(), 1e-12)
             return pooled.map { $0 * inverse }
         }
+    }
+}
+
+/// Vector kernels of the encoder on `SIMD16<Float>` (16 lanes, lowered to whatever vector width the target has),
+/// with scalar tails.
+enum Vector {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    }
+
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var accumulator = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= n {
+            accumulator += load(a + i) * load(b + i)  // not addProduct: without FMA in the target that calls fmaf per lane
+            i += 16
+        }
+        var total = accumulator.sum()
+        while i < n {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
+    }
+
+    static func sum(_ a: UnsafePointer<Float>, _ n: Int) -> Float {
+        var accumulator = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= n {
+            accumulator += load(a + i)
+            i += 16
+        }
+        var total = accumulator.sum()
+        while i < n {
+            total += a[i]
+            i += 1
+        }
+        return total
+    }
+
+    /// y += a · x
+    static func addScaled(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ a: Float, _ n: Int) {
+        var i = 0
+        while i + 16 <= n {
+            store(load(y + i) + SIMD16(repeating: a) * load(x + i), y + i)
+            i += 16
+        }
+        while i < n {
+            y[i] += a * x[i]
+            i += 1
+        }
+    }
+
+    /// x[i] = exp(x[i] - shift) for the first `n` values; returns their sum. `x` has room for a multiple of 8.
+    static func expShifted(_ x: UnsafeMutablePointer<Float>, _ n: Int, by shift: Float) -> Float {
+        var total: Float = 0
+        var i = 0
+        while i < n {
+            let v = exp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - SIMD8(repeating: shift))
+            let count = min(8, n - i)
+            if count == 8 {
+                UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD8<Float>.self)
+                total += v.sum()
+            } else {
+                for lane in 0..<count {
+                    x[i + lane] = v[lane]
+                    total += v[lane]
+                }
+            }
+            i += 8
+        }
+        return total
+    }
+
+    /// The exact GELU, x · Φ(x) = ½x(1 + erf(x/√2)), in place.
+    static func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+            let g = 0.5 * v * (1 + erf(v * 0.70710678118654752))
+            UnsafeMutableRawPointer(x + i).storeBytes(of: g, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            x[i] = 0.5 * x[i] * (1 + BertEncoder.erf(x[i] * 0.70710678118654752))
+            i += 1
+        }
+    }
+
+    /// erf to within 1.5e-7 (Abramowitz & Stegun 7.1.26), eight lanes at a time. Sign handling with bit masks:
+    /// comparisons and lane selects do not lower to vector code everywhere.
+    @inline(__always)
+    static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+        let a = unsafeBitCast(bits & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+        let t: SIMD8<Float> = 1 / (1 + 0.3275911 * a)
+        var polynomial: SIMD8<Float> = 1.061405429 * t - 1.453152027
+        polynomial = polynomial * t + 1.421413741
+        polynomial = polynomial * t - 0.284496736
+        polynomial = polynomial * t + 0.254829592
+        polynomial = polynomial * t
+        let magnitude: SIMD8<Float> = 1 - polynomial * exp(-(a * a))
+        return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | (bits & 0x8000_0000), to: SIMD8<Float>.self)
+    }
+
+    /// e^x for x ≤ 0 (softmax after subtracting the maximum, and erf's e^(-a²)), relative error below 2e-7:
+    /// Cody–Waite reduction to [-ln2/2, ln2/2] and a degree-6 polynomial. Inputs below -87.3 give about 1e-38.
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        // Below -87.3, 2^n would leave the normal range: clamp (e^-87.3 ≈ 1e-38 is as good as 0 here).
+        let x = pointwiseMax(x, SIMD8(repeating: -87.3))
+        // Round x·log2(e) to the nearest integer with the 1.5·2^23 trick (no rounding instruction needed).
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = x * 1.442695040888963 + magic
+        let n = shifted - magic
+        let r = x - n * 0.693145751953125 - n * 1.428606765330187e-6
+        var p = SIMD8<Float>(repeating: 1.0 / 720)
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1
+        p = p * r + 1
+        // 2^n from the integer in the low mantissa bits of `shifted`.
+        let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        return p * unsafeBitCast((integer &+ 127) &<< 23, to: SIMD8<Float>.self)
     }
 }
