@@ -38,6 +38,15 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Flag(help: "Serve the nearest neighbour by cosine alone (no re-ranking by word overlap).")
+    var noRerank = false
+
+    @Option(help: "The word-overlap weight of the re-ranking (SemanticRerank.lexicalWeight).")
+    var lexicalWeight: Float = 0.2
+
+    @Flag(help: "Choose the threshold counting a served twin origin (same text, other id) as correct.")
+    var byAnswerText = false
+
     func run() async throws {
         guard let directory = self.model ?? ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"] else {
             throw CLIError("no model: pass --model DIR or set CACHEKIT_MODEL_DIR (./scripts/fetch-model prints one)")
@@ -82,17 +91,23 @@ struct CalibrateCommand: AsyncParsableCommand {
         // The data repeats some origins under two ids: serving the twin is the same answer, though GPTCache counts
         // it wrong. `samples` counts by id as GPTCache does; `sameAnswer` counts by the served origin's text.
         var sameAnswer: [ThresholdCalibrator.Sample] = []
+        // The same candidates and scoring as the semantic layer: top 5 re-ranked by word overlap, or top 1.
+        let rerank = self.noRerank ? nil : SemanticRerank(lexicalWeight: self.lexicalWeight)
         for (i, vector) in queryVectors.enumerated() {
-            let best = try await index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: 1)).first
-            samples.append(.init(similarity: best?.similarity ?? -1, correct: best?.key == key(i)))
-            sameAnswer.append(.init(similarity: best?.similarity ?? -1, correct: best?.entry.queryText == origins[i]))
+            let matches = try await index.search(
+                SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: rerank?.candidates ?? 1))
+            let best = rerank.flatMap { $0.best(of: matches, query: similars[i]) } ?? matches.first.map { ($0, $0.similarity) }
+            samples.append(.init(similarity: best?.score ?? -1, correct: best?.match.key == key(i)))
+            sameAnswer.append(.init(similarity: best?.score ?? -1, correct: best?.match.entry.queryText == origins[i]))
         }
         let allSameAnswer = ThresholdCalibrator(samples: sameAnswer)
-        let half = samples.count / 2
-        let calibration = ThresholdCalibrator(samples: Array(samples[..<half]))
-        let holdout = ThresholdCalibrator(samples: Array(samples[half...]))
-        let all = ThresholdCalibrator(samples: samples)
-        let sweep = calibration.sweep(from: 0.5, through: 1.0, step: 0.01)
+        let allByID = ThresholdCalibrator(samples: samples)
+        let labels = self.byAnswerText ? sameAnswer : samples
+        let half = labels.count / 2
+        let calibration = ThresholdCalibrator(samples: Array(labels[..<half]))
+        let holdout = ThresholdCalibrator(samples: Array(labels[half...]))
+        let all = self.byAnswerText ? allSameAnswer : allByID
+        let sweep = calibration.sweep(from: 0.5, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.01)
         let criterion: ThresholdCalibrator.Criterion = self.maxF1 ? .maximumF1 : .highestHitRate(minimumPrecision: self.minimumPrecision)
         guard let chosen = calibration.best(by: criterion, in: sweep) else {
             throw CLIError("no threshold reaches precision \(self.minimumPrecision) on the calibration half")
@@ -104,52 +119,61 @@ struct CalibrateCommand: AsyncParsableCommand {
             for p in sweep {
                 csv += "\(p.threshold),\(p.queries),\(p.correctHits),\(p.wrongHits),\(p.misses),\(p.hitRate),\(p.precision),\(p.recall),\(p.f1)\n"
             }
-            FileManager.default.createFile(atPath: table, contents: Data(csv.utf8))
+            _ = FileManager.default.createFile(atPath: table, contents: Data(csv.utf8))
         }
         if let svg = self.svg {
-            FileManager.default.createFile(atPath: svg, contents: Data(Chart.svg(sweep, chosen: chosen.threshold, title: "\(embedder.model) on \(items.count) pairs (calibration half)").utf8))
+            _ = FileManager.default.createFile(atPath: svg, contents: Data(Chart.svg(sweep, chosen: chosen.threshold, title: "\(embedder.model) on \(items.count) pairs (calibration half)").utf8))
         }
 
         // GPTCache's published counts on the same 999 pairs (SQLite + FAISS + ONNX albert), see ../shared/data/README.md.
         let published: [(Float, Int, Int, Int)] = [(0.95, 425, 25, 549), (0.90, 804, 77, 118), (0.80, 904, 92, 3)]
+        // Scores are not GPTCache's similarities, so operating points are compared at equal hit rate: for each of
+        // GPTCache's, the highest threshold of ours that hits at least as often.
+        func matching(hitRate: Double, in points: [ThresholdCalibrator.Point]) -> ThresholdCalibrator.Point? {
+            points.last { $0.hitRate >= hitRate }
+        }
+        let fineByID = allByID.sweep(from: -1, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.001)
+        let fineByText = allSameAnswer.sweep(from: -1, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.001)
         if self.json {
-            func point(_ p: ThresholdCalibrator.Point) -> JSONValue {
-                ["threshold": .number(Double(p.threshold)), "queries": .number(Double(p.queries)), "correct_hits": .number(Double(p.correctHits)),
+            func point(_ p: ThresholdCalibrator.Point?) -> JSONValue {
+                guard let p else { return .null }
+                return ["threshold": .number(Double(p.threshold)), "queries": .number(Double(p.queries)), "correct_hits": .number(Double(p.correctHits)),
                  "wrong_hits": .number(Double(p.wrongHits)), "misses": .number(Double(p.misses)), "hit_rate": .number(p.hitRate),
                  "precision": .number(p.precision), "recall": .number(p.recall), "f1": .number(p.f1)]
             }
+            func rate(_ c: Int, _ w: Int, _ m: Int) -> Double { Double(c + w) / Double(c + w + m) }
             let summary: JSONValue = [
                 "model": .string(embedder.model), "pairs": .number(Double(items.count)), "embedding_seconds": .number(embedSeconds),
-                "chosen": point(chosen), "holdout": point(report),
-                "same_thresholds_all_pairs": .array(published.map { point(all.evaluate(at: $0.0)) }),
-                "same_thresholds_all_pairs_by_answer_text": .array(published.map { point(allSameAnswer.evaluate(at: $0.0)) }),
+                "rerank": rerank.map { .number(Double($0.lexicalWeight)) } ?? .null, "labels": .string(self.byAnswerText ? "answer_text" : "pair_id"),
+                "chosen": point(chosen), "holdout": point(report), "chosen_all_pairs": point(all.evaluate(at: chosen.threshold)),
+                "at_gptcache_hit_rates_by_id": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: fineByID)) }),
+                "at_gptcache_hit_rates_by_answer_text": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: fineByText)) }),
             ]
             print(String(decoding: summary.canonicalBytes(), as: UTF8.self))
             return
         }
         func pct(_ x: Double) -> String { String(format: "%5.1f%%", x * 100) }
-        print("Model \(embedder.model); \(items.count) pairs embedded in \(String(format: "%.1f", embedSeconds)) s.")
+        print("Model \(embedder.model); \(items.count) pairs embedded in \(String(format: "%.1f", embedSeconds)) s; "
+            + (rerank.map { "top \($0.candidates) re-ranked by word overlap (weight \($0.lexicalWeight))" } ?? "nearest neighbour by cosine") + ".")
+        print("Labels: " + (self.byAnswerText ? "correct when the served origin has the query's own origin text (twins count as right)" : "correct when the served origin is the query's own pair (as GPTCache counts)"))
         print("Calibration half (\(half) queries): chosen threshold \(chosen.threshold) (\(self.maxF1 ? "max F1" : "lowest with precision ≥ \(self.minimumPrecision)"))")
-        print("Held-out half (\(samples.count - half) queries) at \(chosen.threshold): hit rate \(pct(report.hitRate)), precision \(pct(report.precision)), "
+        print("Held-out half (\(labels.count - half) queries) at \(chosen.threshold): hit rate \(pct(report.hitRate)), precision \(pct(report.precision)), "
             + "\(report.correctHits) correct, \(report.wrongHits) wrong, \(report.misses) misses")
         print("")
-        print("All \(samples.count) queries, side by side with GPTCache's published counts on the same data:")
-        print("threshold   CacheKit correct/wrong/miss  hit rate  precision   GPTCache correct/wrong/miss  hit rate  precision")
+        print("All \(labels.count) queries against GPTCache's published counts on the same data, at the same hit rate:")
+        print("GPTCache threshold  correct/wrong/miss  hit rate  precision | CacheKit threshold  by pair id: correct/wrong/miss  precision | twins right: precision")
         for (threshold, correct, wrong, miss) in published {
-            let p = all.evaluate(at: threshold)
             let gptHitRate = Double(correct + wrong) / Double(correct + wrong + miss)
             let gptPrecision = Double(correct) / Double(correct + wrong)
-            print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@      %4d / %3d / %4d           %@    %@",
-                threshold, p.correctHits, p.wrongHits, p.misses, pct(p.hitRate), pct(p.precision), correct, wrong, miss, pct(gptHitRate), pct(gptPrecision)))
+            guard let p = matching(hitRate: gptHitRate, in: fineByID), let q = matching(hitRate: gptHitRate, in: fineByText) else { continue }
+            print(String(format: "%18.2f  %4d / %3d / %4d   %@    %@ | %18.3f  %4d / %3d / %4d  (hit %@)  %@ | %@",
+                threshold, correct, wrong, miss, pct(gptHitRate), pct(gptPrecision), p.threshold, p.correctHits, p.wrongHits, p.misses,
+                pct(p.hitRate), pct(p.precision), pct(q.precision)))
         }
-        let c = all.evaluate(at: chosen.threshold)
-        print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@      (chosen on the calibration half)", chosen.threshold, c.correctHits, c.wrongHits, c.misses, pct(c.hitRate), pct(c.precision)))
-        print("")
-        print("Counting a served twin origin (same text, other id) as the right answer:")
-        for (threshold, _, _, _) in published + [(chosen.threshold, 0, 0, 0)] {
-            let p = allSameAnswer.evaluate(at: threshold)
-            print(String(format: "%9.2f   %4d / %3d / %4d           %@    %@", threshold, p.correctHits, p.wrongHits, p.misses, pct(p.hitRate), pct(p.precision)))
-        }
+        let c = allByID.evaluate(at: chosen.threshold)
+        let t = allSameAnswer.evaluate(at: chosen.threshold)
+        print(String(format: "chosen %.2f on all queries: hit rate %@, precision %@ by pair id, %@ with twins right",
+            chosen.threshold, pct(c.hitRate), pct(c.precision), pct(t.precision)))
     }
 }
 

@@ -311,6 +311,52 @@ struct MultiLayerCacheTests {
         #expect(cache.statistics().semantic?.hits == 1)
     }
 
+    /// Vectors chosen per text, so the cosine order is known exactly.
+    struct TableEmbedder: EmbeddingProvider {
+        let table: [String: [Float]]
+        var model: String { "table" }
+        var dimension: Int { 3 }
+        func embed(_ texts: [String]) async throws -> [[Float]] { texts.map { self.table[$0]! } }
+    }
+
+    @Test(arguments: [true, false])
+    func rerankingByWordOverlapServesTheRightNeighbour(rerank: Bool) async throws {
+        // The query is nearer the API-key entry by cosine (0.93 vs 0.91) but shares its words with the password one.
+        let embedder = TableEmbedder(table: [
+            "how do I reset my password": [0.91, (1 - 0.91 * 0.91).squareRoot(), 0],
+            "how do I rotate my API key": [0.93, 0, (1 - 0.93 * 0.93).squareRoot()],
+            "password reset steps": [1, 0, 0],
+        ])
+        let layer = SemanticLayer(
+            index: InMemorySemanticIndex(dimension: 3, clock: self.clock), embedder: embedder, threshold: 0.9,
+            rerank: rerank ? SemanticRerank() : nil
+        )
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let upstream = EchoCompletionProvider()
+        let password = try await cache.completion(for: self.request("how do I reset my password"), upstream: upstream)
+        let apiKey = try await cache.completion(for: self.request("how do I rotate my API key"), upstream: upstream)
+        let result = try await cache.completion(for: self.request("password reset steps"), upstream: upstream)
+        #expect(result.outcome.source == .semanticHit)
+        if rerank {
+            #expect(result.response == password.response, "re-ranking must prefer the entry that shares the words")
+            // 0.91 + 0.2 × |{reset, password}| / |{i, reset, my, password, steps}| = 0.91 + 0.2 × 0.4
+            #expect(abs((result.outcome.semanticScore ?? 0) - 0.99) < 1e-4)
+            #expect(abs((result.outcome.similarity ?? 0) - 0.91) < 1e-4, "similarity stays the cosine")
+        } else {
+            #expect(result.response == apiKey.response, "without re-ranking the nearest neighbour by cosine is served")
+        }
+    }
+
+    @Test func rerankingWordsAndScores() {
+        #expect(SemanticRerank.words("How do I reset MY password?! Reset, réinitialiser 2FA") == ["i", "reset", "my", "password", "réinitialiser", "2fa"])
+        #expect(SemanticRerank.overlap([], []) == 0)
+        #expect(SemanticRerank.overlap(["a1", "b"], ["b", "c"]) == Float(1) / 3)
+        let rerank = SemanticRerank(candidates: 0, lexicalWeight: -1)
+        #expect(rerank.candidates == 1 && rerank.lexicalWeight == 0, "out-of-range settings are clamped")
+        #expect(rerank.score(similarity: 0.5, query: ["x"], candidate: "x") == 0.5)
+        #expect(SemanticRerank().score(similarity: 0.5, query: ["x"], candidate: nil) == 0.5, "no stored text, no bonus")
+    }
+
     @Test func tenantsNeverShareSemanticEntries() async throws {
         let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
         let upstream = EchoCompletionProvider()

@@ -47,8 +47,8 @@ public struct SemanticLayer: Sendable {
     public var index: any SemanticIndex
     /// The embedding model; its dimension must equal the index's.
     public var embedder: any EmbeddingProvider
-    /// The lowest cosine similarity served as a hit. Default 0.9; calibrate it for your model and data with
-    /// `ThresholdCalibrator`.
+    /// The lowest score served as a hit: the cosine similarity, or with `rerank` the re-ranked score. Default 0.9;
+    /// calibrate it for your model and data with `ThresholdCalibrator` (`cachekit calibrate`).
     public var threshold: Float
     /// Per-namespace thresholds that override `threshold`.
     public var namespaceThresholds: [String: Float]
@@ -58,6 +58,9 @@ public struct SemanticLayer: Sendable {
     public var ttlCeiling: Duration?
     /// A time limit per index or embedding operation. `nil` = none.
     public var timeout: Duration?
+    /// Re-ranking of the nearest neighbours by word overlap (see `SemanticRerank`); the threshold then applies to
+    /// the re-ranked score. Default on (5 candidates, weight 0.2); `nil` serves the nearest neighbour by cosine alone.
+    public var rerank: SemanticRerank?
 
     public init(
         index: any SemanticIndex,
@@ -66,8 +69,10 @@ public struct SemanticLayer: Sendable {
         namespaceThresholds: [String: Float] = [:],
         nearMissMargin: Float = 0.1,
         ttlCeiling: Duration? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        rerank: SemanticRerank? = SemanticRerank()
     ) {
+        self.rerank = rerank
         self.index = index
         self.embedder = embedder
         self.threshold = threshold

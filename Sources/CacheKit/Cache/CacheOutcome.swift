@@ -56,6 +56,9 @@ public struct CacheOutcome: Sendable, CustomStringConvertible {
     public var similarity: Float?
     /// On a semantic miss, the nearest neighbour's similarity (near-miss diagnostics).
     public var nearestSimilarity: Float?
+    /// The score the semantic threshold was compared with: the best candidate's re-ranked score (see
+    /// `SemanticRerank`), or its cosine similarity without re-ranking. `nil` when no candidate was found.
+    public var semanticScore: Float?
     /// Whether a stale entry was served while a background refresh runs.
     public var isStale: Bool
     /// Whether this call waited on an identical call's upstream request instead of making its own.
@@ -92,6 +95,7 @@ public struct CacheOutcome: Sendable, CustomStringConvertible {
     public var description: String {
         var text = self.source.description
         if let similarity { text += " similarity=\(similarity)" }
+        if let semanticScore, semanticScore != self.similarity { text += " score=\(semanticScore)" }
         if self.isStale { text += " stale" }
         if self.coalesced { text += " coalesced" }
         return text

@@ -167,9 +167,11 @@ public final class MultiLayerCache: Service, Sendable {
         }
         lookup.semantic?.vector = vector
         let threshold = layer.threshold(for: lookup.scope.namespace)
+        // With re-ranking, a candidate's score can exceed its cosine by up to the lexical weight.
+        let bonus = layer.rerank?.lexicalWeight ?? 0
         let query = SemanticQuery(
             vector: vector, partition: context.partition,
-            minimumSimilarity: max(-1, threshold - max(layer.nearMissMargin, 0)), limit: 1
+            minimumSimilarity: max(-1, threshold - max(layer.nearMissMargin, 0) - bonus), limit: layer.rerank?.candidates ?? 1
         )
         let started = ContinuousClock.now
         let matches: [SemanticMatch]
@@ -179,14 +181,18 @@ public final class MultiLayerCache: Service, Sendable {
             try self.semanticFailed(error, operation: "search")
             return nil
         }
-        let best = matches.first
-        lookup.outcome.nearestSimilarity = best?.similarity
-        let hit = best.map { $0.similarity >= threshold && $0.entry.isUsable(at: now) && self.acceptable($0.entry, control: control, now: now) } ?? false
+        lookup.outcome.nearestSimilarity = matches.first?.similarity
+        // Only entries that could be served compete; the best by score (or by cosine without re-ranking) wins.
+        let usable = matches.filter { $0.entry.isUsable(at: now) && self.acceptable($0.entry, control: control, now: now) }
+        let best: (match: SemanticMatch, score: Float)? =
+            layer.rerank.flatMap { $0.best(of: usable, query: context.text) } ?? usable.first.map { ($0, $0.similarity) }
+        let hit = best.map { $0.score >= threshold } ?? false
+        lookup.outcome.semanticScore = best?.score
         self.recorder.semanticLookup(
-            hit: hit, similarity: best?.similarity, threshold: threshold, margin: layer.nearMissMargin,
+            hit: hit, similarity: best?.score ?? matches.first?.similarity, threshold: threshold, margin: layer.nearMissMargin,
             searchLatency: ContinuousClock.now - started
         )
-        return hit ? best : nil
+        return hit ? best?.match : nil
     }
 
     func layerFailed(_ index: Int, _ error: any Error, operation: String) throws {
