@@ -18,7 +18,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "A workload file (JSON Lines of {\"request\", \"label\"}); default: the bundled one.")
     var workload: String?
 
-    @Option(help: "Semantic similarity threshold (default: 0.80 with the local model, 0.75 with the lexical fallback).")
+    @Option(help: "Semantic similarity threshold (default: 0.85 with the local model, 0.75 with the lexical fallback; scores include the word-overlap re-ranking).")
     var threshold: Float?
 
     @Option(help: "A sentence-transformers model folder (default: CACHEKIT_MODEL_DIR, which ./scripts/demo sets).")
@@ -54,7 +54,7 @@ struct DemoCommand: AsyncParsableCommand {
             } catch {
                 throw CLIError("cannot load the embedding model: \(error.message)")
             }
-            threshold = self.threshold ?? 0.80
+            threshold = self.threshold ?? 0.85
         } else {
             if !self.json {
                 print("No embedding model (set CACHEKIT_MODEL_DIR or run ./scripts/demo): using the lexical fallback embedder.")
