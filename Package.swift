@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "CacheKitPGVector", targets: ["CacheKitPGVector"]),
         .library(name: "CacheKitOpenAI", targets: ["CacheKitOpenAI"]),
         .library(name: "CacheKitEmbeddings", targets: ["CacheKitEmbeddings"]),
+        .library(name: "CacheKitInvalidation", targets: ["CacheKitInvalidation"]),
+        .library(name: "CacheKitPromptPrefix", targets: ["CacheKitPromptPrefix"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
@@ -87,7 +89,17 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
         .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS"]),
+        .target(
+            name: "CacheKitInvalidation",
+            dependencies: ["CacheKit", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
+        ),
+        .target(name: "CacheKitPromptPrefix", dependencies: ["CacheKit"]),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
+        .testTarget(
+            name: "CacheKitInvalidationTests",
+            dependencies: ["CacheKitInvalidation", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitTesting"]
+        ),
+        .testTarget(name: "CacheKitPromptPrefixTests", dependencies: ["CacheKitPromptPrefix", "CacheKitTesting"]),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
         .testTarget(
             name: "CacheKitEmbeddingsTests",

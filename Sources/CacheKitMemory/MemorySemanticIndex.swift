@@ -8,7 +8,7 @@ import ServiceLifecycle
 /// - Expiry: records past `staleUntil` are skipped by searches and dropped by `sweep()`, which `run()` calls.
 /// - Threading: one `pthread` mutex; a search holds it for one partition's scan.
 /// - Refuses vectors of the wrong dimension, with NaN or infinity, or of zero length (`CacheError.invalidVector`).
-public final class MemorySemanticIndex: SemanticIndex, Service {
+public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service {
     /// Configuration with documented defaults.
     public struct Configuration: Sendable {
         /// The vector dimension (384 for all-MiniLM-L6-v2). Required.
@@ -76,6 +76,11 @@ public final class MemorySemanticIndex: SemanticIndex, Service {
 
     public func removeAll(in scope: CacheScope) async throws -> Int {
         self.state.withLock { store in store.removeAll { partition, _, _ in partition.scopeID == scope.id } }
+    }
+
+    /// Scans every record under the lock (O(n)); see `ContentRemovable`.
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        self.state.withLock { store in store.removeAll { partition, entry, _ in partition.scopeID == scope.id && predicate(entry) } }
     }
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {

@@ -147,6 +147,12 @@ struct MemoryStore {
         return keys.count
     }
 
+    mutating func removeAll(whereEntry predicate: (CacheKey, CacheEntry) -> Bool) -> Int {
+        let keys = self.index.compactMap { key, slot in predicate(key, self.slots[Int(slot)].entry) ? key : nil }
+        for key in keys { self.remove(key) }
+        return keys.count
+    }
+
     mutating func removeAll(where predicate: (CacheKey) -> Bool) -> Int {
         let keys = self.index.keys.filter(predicate)
         for key in keys { self.remove(key) }

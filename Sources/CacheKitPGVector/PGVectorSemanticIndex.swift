@@ -12,7 +12,7 @@ import ServiceLifecycle
 ///
 /// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
 /// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
-public final class PGVectorSemanticIndex: SemanticIndex, Service {
+public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Service {
     public let configuration: PostgresConfiguration
     public let dimension: Int
     public var name: String { "\(self.configuration.name)-pgvector" }
@@ -150,6 +150,12 @@ public final class PGVectorSemanticIndex: SemanticIndex, Service {
     public func removeAll(in scope: CacheScope) async throws -> Int {
         try await self.migrate()
         return try await self.store.remove(scope: scope, from: self.table)
+    }
+
+    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `ContentRemovable`).
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        try await self.migrate()
+        return try await self.store.remove(scope: scope, from: self.table, where: predicate)
     }
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {

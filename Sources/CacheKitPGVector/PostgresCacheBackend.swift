@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// `CacheEntryCodec` bytes. Every value is a bound parameter of a prepared statement. `run()` purges expired rows
 /// in batches. Cancellation: a cancelled caller returns at once; the running statement is cancelled with `PQcancel`
 /// and its connection is destroyed.
-public final class PostgresCacheBackend: CacheBackend, Service {
+public final class PostgresCacheBackend: CacheBackend, ContentRemovable, Service {
     public let configuration: PostgresConfiguration
     public var name: String { self.configuration.name }
     let store: PostgresStore
@@ -91,6 +91,12 @@ public final class PostgresCacheBackend: CacheBackend, Service {
     public func removeAll(in scope: CacheScope) async throws -> Int {
         try await self.migrate()
         return try await self.store.remove(scope: scope, from: self.table)
+    }
+
+    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `ContentRemovable`).
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        try await self.migrate()
+        return try await self.store.remove(scope: scope, from: self.table, where: predicate)
     }
 
     /// Deletes expired rows now; returns how many.

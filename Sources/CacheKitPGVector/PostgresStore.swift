@@ -89,6 +89,19 @@ final class PostgresStore: Sendable {
         try await self.execute("ck_deltag_\(table)", "DELETE FROM \(table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]).affected
     }
 
+    /// Reads the scope's rows and deletes those whose entry `predicate` selects, one parameterised DELETE each:
+    /// O(n) in the scope (see `ContentRemovable`). A row whose payload does not decode is left alone.
+    func remove(scope: CacheScope, from table: String, where predicate: @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        let rows = try await self.execute("ck_scan_\(table)", "SELECT key, payload FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)])
+        var removed = 0
+        for row in rows.rows {
+            guard row.count == 2, let key = row[0], let payload = row[1], let entry = try? CacheEntryCodec.decode(payload), predicate(entry)
+            else { continue }
+            removed += try await self.execute("ck_delraw_\(table)", "DELETE FROM \(table) WHERE key = $1", [.binary(key)]).affected
+        }
+        return removed
+    }
+
     func remove(scope: CacheScope, from table: String) async throws -> Int {
         try await self.execute("ck_delscope_\(table)", "DELETE FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)]).affected
     }

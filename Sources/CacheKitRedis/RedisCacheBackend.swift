@@ -14,7 +14,7 @@ import ServiceLifecycle
 /// Removal by tag reads and deletes the tag set atomically (`MULTI SMEMBERS DEL`), then deletes the members; removal
 /// by scope walks `SCAN MATCH <prefix>:e:<scope id>:*`. `KEYS`, `FLUSHDB` and `FLUSHALL` are never sent.
 /// Cancellation and failure semantics are those of the connection pool: see `RedisConnectionPool`.
-public final class RedisCacheBackend: CacheBackend, Service {
+public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
     public let configuration: RedisConfiguration
     public var name: String { self.configuration.name }
     let pool: ConnectionPool<RedisConnection>
@@ -202,7 +202,38 @@ public final class RedisCacheBackend: CacheBackend, Service {
         return removed
     }
 
+    /// SCANs the scope's keys, reads each batch with MGET and deletes the entries `predicate` selects: O(n) in the
+    /// scope's entries (see `ContentRemovable`). A corrupt entry is left to its own TTL and the next read.
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        let pattern = self.scopePattern(scope)
+        var cursor: [UInt8] = Array("0".utf8)
+        var removed = 0
+        repeat {
+            let current = cursor
+            let reply = try await self.run { connection throws(CacheError) in
+                try connection.execute([Array("SCAN".utf8), current, Array("MATCH".utf8), pattern, Array("COUNT".utf8), Array("500".utf8)])
+            }
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].bytes, let keys = parts[1].array?.compactMap(\.bytes) else {
+                throw CacheError(.commandFailed, "SCAN returned an unexpected reply", backend: self.name)
+            }
+            if !keys.isEmpty {
+                let values = try await self.run { connection throws(CacheError) in try connection.execute([Array("MGET".utf8)] + keys) }
+                guard let entries = values.array, entries.count == keys.count else {
+                    throw CacheError(.commandFailed, "MGET returned an unexpected reply", backend: self.name)
+                }
+                let doomed = zip(keys, entries).compactMap { key, value -> [UInt8]? in
+                    guard let entry = try? self.decode(value) else { return nil }
+                    return predicate(entry) ? key : nil
+                }
+                removed += try await self.delete(doomed)
+            }
+            cursor = next
+        } while cursor != Array("0".utf8)
+        return removed
+    }
+
     private func delete(_ keys: [[UInt8]]) async throws -> Int {
+        guard !keys.isEmpty else { return 0 }
         var removed = 0
         var start = 0
         while start < keys.count {

@@ -44,6 +44,9 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Option(help: "The word-overlap weight of the re-ranking (SemanticRerank.lexicalWeight).")
     var lexicalWeight: Float = 0.2
 
+    @Flag(help: "Allow matches whose stored question has other numbers than the query (SemanticLayer.numbersMustMatch off).")
+    var allowOtherNumbers = false
+
     @Flag(help: "Choose the threshold counting a served twin origin (same text, other id) as correct.")
     var byAnswerText = false
 
@@ -95,7 +98,8 @@ struct CalibrateCommand: AsyncParsableCommand {
         let rerank = self.noRerank ? nil : SemanticRerank(lexicalWeight: self.lexicalWeight)
         for (i, vector) in queryVectors.enumerated() {
             let matches = try await index.search(
-                SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: rerank?.candidates ?? 1))
+                SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: rerank?.candidates ?? 1)
+            ).filter { self.allowOtherNumbers || SemanticRerank.numbers($0.entry.queryText ?? "") == SemanticRerank.numbers(similars[i]) }
             let best = rerank.flatMap { $0.best(of: matches, query: similars[i]) } ?? matches.first.map { ($0, $0.similarity) }
             samples.append(.init(similarity: best?.score ?? -1, correct: best?.match.key == key(i)))
             sameAnswer.append(.init(similarity: best?.score ?? -1, correct: best?.match.entry.queryText == origins[i]))

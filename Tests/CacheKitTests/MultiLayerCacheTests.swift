@@ -347,6 +347,20 @@ struct MultiLayerCacheTests {
         }
     }
 
+    @Test(arguments: [true, false])
+    func aQuestionWithOtherNumbersIsNeverASemanticHit(guarded: Bool) async throws {
+        var layer = self.semanticLayer(threshold: 0.5)
+        layer.numbersMustMatch = guarded
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("what is the price of product 123"), upstream: upstream)
+        let other = try await cache.completion(for: self.request("what is the price of product 456"), upstream: upstream)
+        #expect(other.outcome.source == (guarded ? .miss : .semanticHit), "the embeddings are close; only the numbers differ")
+        let same = try await cache.completion(for: self.request("price of product 123 please"), upstream: upstream)
+        #expect(same.outcome.source == .semanticHit, "the same numbers still match")
+        #expect(SemanticRerank.numbers("2 units of product 123, v2.5") == ["2", "123", "5"])
+    }
+
     @Test func rerankingWordsAndScores() {
         #expect(SemanticRerank.words("How do I reset MY password?! Reset, réinitialiser 2FA") == ["i", "reset", "my", "password", "réinitialiser", "2fa"])
         #expect(SemanticRerank.overlap([], []) == 0)

@@ -15,6 +15,9 @@ public struct CacheConfiguration: Sendable {
     public var semantic: SemanticLayer?
     /// What may be read and written. Default: deterministic requests only, 1 hour TTL.
     public var policy: CachePolicy
+    /// Rules that set the TTL and add tags when an answer is stored, from its query text and scope (for example
+    /// `CacheKitInvalidation`'s time rules). Default: none.
+    public var writeRules: (any CacheWriteRules)?
     /// What a failing layer does. Default `.treatAsMiss`.
     public var failurePolicy: FailurePolicy
     /// The scope used when a call gives none. Default `CacheScope.default`.

@@ -61,6 +61,9 @@ public struct SemanticLayer: Sendable {
     /// Re-ranking of the nearest neighbours by word overlap (see `SemanticRerank`); the threshold then applies to
     /// the re-ranked score. Default on (5 candidates, weight 0.2); `nil` serves the nearest neighbour by cosine alone.
     public var rerank: SemanticRerank?
+    /// Serve a semantic match only when its stored question has the same numbers as the query ("price of product
+    /// 123" never answers "price of product 456", however close their embeddings). Default true.
+    public var numbersMustMatch: Bool
 
     public init(
         index: any SemanticIndex,
@@ -70,9 +73,11 @@ public struct SemanticLayer: Sendable {
         nearMissMargin: Float = 0.1,
         ttlCeiling: Duration? = nil,
         timeout: Duration? = nil,
-        rerank: SemanticRerank? = SemanticRerank()
+        rerank: SemanticRerank? = SemanticRerank(),
+        numbersMustMatch: Bool = true
     ) {
         self.rerank = rerank
+        self.numbersMustMatch = numbersMustMatch
         self.index = index
         self.embedder = embedder
         self.threshold = threshold

@@ -14,6 +14,8 @@ public struct CacheLookup: Sendable {
     public let control: CacheControl
     /// The semantic partition, query text and (once computed) its embedding.
     var semantic: SemanticContext?
+    /// The query text stored with the answer (the last user message), set on a miss.
+    public internal(set) var queryText: String?
 
     struct SemanticContext: Sendable {
         var partition: SemanticPartition

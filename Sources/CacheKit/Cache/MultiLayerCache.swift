@@ -95,9 +95,13 @@ public final class MultiLayerCache: Service, Sendable {
             return lookup
         }
 
+        // On the miss path only (the hit path stays free of it): the text stored with the answer, for patterns,
+        // write rules and re-ranking.
+        lookup.queryText = request.lastUserText
         if let semantic = self.configuration.semantic,
             let query = self.configuration.keyer.semanticQuery(for: request, in: scope)
         {
+            lookup.queryText = query.text
             lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
             if let match = try await self.semanticLookup(&lookup, layer: semantic, control: control, now: now) {
                 lookup.entry = match.entry
@@ -183,7 +187,12 @@ public final class MultiLayerCache: Service, Sendable {
         }
         lookup.outcome.nearestSimilarity = matches.first?.similarity
         // Only entries that could be served compete; the best by score (or by cosine without re-ranking) wins.
-        let usable = matches.filter { $0.entry.isUsable(at: now) && self.acceptable($0.entry, control: control, now: now) }
+        let numbers = layer.numbersMustMatch ? SemanticRerank.numbers(context.text) : []
+        let usable = matches.filter { match in
+            guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
+            guard layer.numbersMustMatch, let stored = match.entry.queryText else { return true }
+            return SemanticRerank.numbers(stored) == numbers
+        }
         let best: (match: SemanticMatch, score: Float)? =
             layer.rerank.flatMap { $0.best(of: usable, query: context.text) } ?? usable.first.map { ($0, $0.similarity) }
         let hit = best.map { $0.score >= threshold } ?? false
@@ -234,19 +243,23 @@ public final class MultiLayerCache: Service, Sendable {
         }
         let now = self.configuration.clock.now()
         let policy = self.configuration.policy
-        let expires = now + (lookup.control.ttl ?? policy.defaultTTL)
+        var control = lookup.control
+        if let rules = self.configuration.writeRules {
+            rules.apply(to: &control, queryText: lookup.queryText, scope: lookup.scope)
+        }
+        let expires = now + (control.ttl ?? policy.defaultTTL)
         let usage = response.usage
         let model = response.model.isEmpty ? nil : response.model
         let entry = CacheEntry(
             value: bytes,
             createdAt: now,
             expiresAt: expires,
-            staleUntil: expires + (lookup.control.staleWhileRevalidate ?? policy.defaultStaleWhileRevalidate),
-            tags: lookup.control.tags,
+            staleUntil: expires + (control.staleWhileRevalidate ?? policy.defaultStaleWhileRevalidate),
+            tags: control.tags,
             usage: usage,
             model: model,
             cost: usage.flatMap { usage in model.flatMap { self.configuration.prices.cost(of: usage, model: $0) } },
-            queryText: lookup.semantic?.text,
+            queryText: lookup.queryText,
             embeddingModel: lookup.semantic != nil ? self.configuration.semantic?.embedder.model : nil
         )
         try await self.write(entry, for: lookup, now: now)
@@ -467,6 +480,10 @@ public final class MultiLayerCache: Service, Sendable {
 
     static func remove(_ target: InvalidationTarget, from backend: any CacheBackend) async throws -> Int {
         if let key = target.key { return try await backend.remove(key) ? 1 : 0 }
+        if let (pattern, scope) = target.pattern {
+            guard let scanning = backend as? any ContentRemovable else { return 0 }
+            return try await scanning.removeAll(in: scope) { pattern.matches($0) }
+        }
         if let tag = target.tag { return try await backend.removeAll(taggedWith: tag) }
         if let scope = target.scope { return try await backend.removeAll(in: scope) }
         if let clearable = backend as? any LocallyClearable { return await clearable.removeAllLocal() }
@@ -475,6 +492,10 @@ public final class MultiLayerCache: Service, Sendable {
 
     static func remove(_ target: InvalidationTarget, from index: any SemanticIndex) async throws -> Int {
         if let key = target.key { return try await index.remove(key) ? 1 : 0 }
+        if let (pattern, scope) = target.pattern {
+            guard let scanning = index as? any ContentRemovable else { return 0 }
+            return try await scanning.removeAll(in: scope) { pattern.matches($0) }
+        }
         if let tag = target.tag { return try await index.removeAll(taggedWith: tag) }
         if let scope = target.scope { return try await index.removeAll(in: scope) }
         return 0

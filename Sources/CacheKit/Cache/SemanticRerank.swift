@@ -58,6 +58,25 @@ public struct SemanticRerank: Sendable, Hashable {
         return words
     }
 
+    /// The numbers in `text` (maximal runs of ASCII digits): "price of product 123, 2 units" gives {"123", "2"}.
+    public static func numbers(_ text: String) -> Set<Substring> {
+        var numbers = Set<Substring>()
+        let utf8 = text.utf8
+        var start: String.Index?
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let isDigit = (0x30...0x39).contains(utf8[index])
+            if isDigit, start == nil { start = index }
+            if !isDigit, let begin = start {
+                numbers.insert(text[begin..<index])
+                start = nil
+            }
+            index = utf8.index(after: index)
+        }
+        if let begin = start { numbers.insert(text[begin...]) }
+        return numbers
+    }
+
     static let functionWords: Set<String> = [
         "a", "an", "the", "is", "are", "was", "were", "be", "of", "to", "and", "or", "in", "on", "for", "with", "by",
         "as", "at", "it", "its", "this", "that", "from", "can", "you", "your", "how", "what", "which", "do", "does",

@@ -4,6 +4,7 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
         case key(CacheKey)
         case tag(String)
         case scope(CacheScope)
+        case pattern(QueryPattern, CacheScope)
         case everythingLocal
     }
     private let base: Base
@@ -14,6 +15,11 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
     public static func tag(_ tag: String) -> InvalidationTarget { InvalidationTarget(base: .tag(tag)) }
     /// Every entry of a scope.
     public static func scope(_ scope: CacheScope) -> InvalidationTarget { InvalidationTarget(base: .scope(scope)) }
+    /// Every entry of `scope` whose stored query text matches `pattern`. Layers must read every entry of the scope
+    /// to find them (O(n)): an administrative operation. Layers that cannot scan (`ContentRemovable`) skip it.
+    public static func pattern(_ pattern: QueryPattern, in scope: CacheScope) -> InvalidationTarget {
+        InvalidationTarget(base: .pattern(pattern, scope))
+    }
     /// Every entry of the receiving instance's local (non-shared) layers; sent after a subscriber reconnects,
     /// because it may have missed messages.
     public static let everythingLocal = InvalidationTarget(base: .everythingLocal)
@@ -24,6 +30,10 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
     public var tag: String? { if case .tag(let tag) = self.base { tag } else { nil } }
     /// The scope, if this targets a scope.
     public var scope: CacheScope? { if case .scope(let scope) = self.base { scope } else { nil } }
+    /// The pattern and its scope, if this targets entries by query text.
+    public var pattern: (pattern: QueryPattern, scope: CacheScope)? {
+        if case .pattern(let pattern, let scope) = self.base { (pattern, scope) } else { nil }
+    }
     /// Whether this targets every local entry.
     public var isEverythingLocal: Bool { self.base == .everythingLocal }
 
@@ -32,6 +42,7 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
         case .key(let key): "key \(key)"
         case .tag: "tag"
         case .scope(let scope): "scope \(scope)"
+        case .pattern(let pattern, let scope): "pattern \(pattern) in \(scope)"
         case .everythingLocal: "everything local"
         }
     }

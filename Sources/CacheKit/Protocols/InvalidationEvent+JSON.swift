@@ -1,7 +1,8 @@
 extension InvalidationEvent {
     /// The event as canonical JSON, for buses that carry bytes (Redis pub/sub, PostgreSQL NOTIFY):
     /// `{"origin":…,"key":"<digest hex>","scope_id":"<hex>"}`, `{"origin":…,"tag":…}`,
-    /// `{"origin":…,"scope":[tenant, namespace, version]}` or `{"origin":…,"all_local":true}`.
+    /// `{"origin":…,"scope":[tenant, namespace, version]}` (with `"pattern":…` for a query-text pattern) or
+    /// `{"origin":…,"all_local":true}`.
     public func jsonBytes() -> [UInt8] {
         var members: [String: JSONValue] = ["origin": .string(self.origin)]
         if let key = self.target.key {
@@ -10,6 +11,9 @@ extension InvalidationEvent {
         } else if let tag = self.target.tag {
             members["tag"] = .string(tag)
         } else if let scope = self.target.scope {
+            members["scope"] = [.string(scope.tenant), .string(scope.namespace), .string(scope.version)]
+        } else if let (pattern, scope) = self.target.pattern {
+            members["pattern"] = .string(pattern.glob)
             members["scope"] = [.string(scope.tenant), .string(scope.namespace), .string(scope.version)]
         } else {
             members["all_local"] = true
@@ -33,7 +37,12 @@ extension InvalidationEvent {
         } else if let tag = value["tag"]?.stringValue {
             self.init(origin: origin, target: .tag(tag))
         } else if let parts = value["scope"]?.arrayValue?.compactMap(\.stringValue), parts.count == 3 {
-            self.init(origin: origin, target: .scope(CacheScope(tenant: parts[0], namespace: parts[1], version: parts[2])))
+            let scope = CacheScope(tenant: parts[0], namespace: parts[1], version: parts[2])
+            if let glob = value["pattern"]?.stringValue {
+                self.init(origin: origin, target: .pattern(QueryPattern(glob), in: scope))
+            } else {
+                self.init(origin: origin, target: .scope(scope))
+            }
         } else if value["all_local"]?.boolValue == true {
             self.init(origin: origin, target: .everythingLocal)
         } else {

@@ -115,6 +115,14 @@ public struct ChatRequest: Sendable, Hashable {
         set { self.body["reasoning_effort"] = newValue.map(JSONValue.string) }
     }
 
+    /// The text of the last user message (string content, or its text parts joined by newlines), if any.
+    public var lastUserText: String? {
+        guard let index = self.lastUserMessageIndex, let messages = self.body["messages"]?.arrayValue,
+            let fields = messages[index].objectValue
+        else { return nil }
+        return ChatMessage(fields: fields).text
+    }
+
     /// The index of the last message whose role is `user`, if any.
     public var lastUserMessageIndex: Int? {
         guard let messages = self.body["messages"]?.arrayValue else { return nil }
