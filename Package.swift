@@ -57,6 +57,7 @@ let package = Package(
                 "CacheKit",
                 "CacheKitMemory",
                 "CacheKitEmbeddings",
+                "CacheKitPromptPrefix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             resources: [.copy("Resources/demo-workload.jsonl")]

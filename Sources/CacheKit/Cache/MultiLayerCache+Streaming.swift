@@ -61,7 +61,10 @@ extension MultiLayerCache {
                 }
                 try Task.checkCancellation()
                 let response = try ChatResponse(assembling: collected)
-                self.recorder.upstream(latency: ContinuousClock.now - started, failed: false, usage: response.usage)
+                self.recorder.upstream(
+                latency: ContinuousClock.now - started, failed: false, usage: response.usage,
+                promptCacheSaving: response.usage.map { self.configuration.prices.promptCacheSaving(of: $0, model: response.model) } ?? 0
+            )
                 if lookup.decision.write { _ = try? await self.store(response, for: lookup) }
                 continuation.finish()
             } catch {

@@ -401,7 +401,10 @@ public final class MultiLayerCache: Service, Sendable {
         let started = ContinuousClock.now
         do {
             let response = try await upstream.complete(request)
-            self.recorder.upstream(latency: ContinuousClock.now - started, failed: false, usage: response.usage)
+            self.recorder.upstream(
+                latency: ContinuousClock.now - started, failed: false, usage: response.usage,
+                promptCacheSaving: response.usage.map { self.configuration.prices.promptCacheSaving(of: $0, model: response.model) } ?? 0
+            )
             return response
         } catch {
             self.recorder.upstream(latency: ContinuousClock.now - started, failed: true, usage: nil)

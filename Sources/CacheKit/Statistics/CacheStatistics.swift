@@ -68,6 +68,14 @@ public struct CacheStatistics: Sendable {
     public var costSavedUSD: Double = 0
     /// Input tokens the provider served from its own prompt cache on upstream calls.
     public var promptCacheTokensRead: Int = 0
+    /// Input tokens of upstream calls (the denominator of the provider's prompt-cache hit ratio).
+    public var upstreamPromptTokens: Int = 0
+    /// US dollars the provider's prompt cache saved on upstream calls (cached input at its discounted price).
+    public var promptCacheSavedUSD: Double = 0
+    /// The share of upstream input tokens served from the provider's prompt cache.
+    public var promptCacheHitRatio: Double {
+        self.upstreamPromptTokens == 0 ? 0 : Double(self.promptCacheTokensRead) / Double(self.upstreamPromptTokens)
+    }
     /// Latency of answers served from cache (lookup only).
     public var hitLatency = LatencyHistogram()
     /// Latency of upstream calls.
@@ -175,12 +183,14 @@ final class CacheStatisticsRecorder: Sendable {
         self.metrics.costSaved.increment(by: cost)
     }
 
-    func upstream(latency: Duration, failed: Bool, usage: TokenUsage?) {
+    func upstream(latency: Duration, failed: Bool, usage: TokenUsage?, promptCacheSaving: Double = 0) {
         self.state.withLock { stats in
             stats.upstreamCalls += 1
             stats.upstreamErrors += failed ? 1 : 0
             stats.upstreamLatency.record(latency)
             stats.promptCacheTokensRead += usage?.cachedPromptTokens ?? 0
+            stats.upstreamPromptTokens += usage?.promptTokens ?? 0
+            stats.promptCacheSavedUSD += promptCacheSaving
         }
         self.metrics.upstreamCalls.increment()
         if failed { self.metrics.upstreamErrors.increment() }

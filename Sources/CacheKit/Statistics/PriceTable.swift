@@ -41,6 +41,13 @@ public struct PriceTable: Sendable, Hashable {
         return best?.price
     }
 
+    /// What the provider's prompt cache saved on `usage`: its cached input tokens at the full input price minus
+    /// at the cached price. 0 for an unknown model.
+    public func promptCacheSaving(of usage: TokenUsage, model: String) -> Double {
+        guard let price = self.price(for: model) else { return 0 }
+        return Double(min(usage.cachedPromptTokens, usage.promptTokens)) * (price.input - price.cachedInput) / 1_000_000
+    }
+
     /// What `usage` on `model` costs in US dollars, or `nil` for an unknown model.
     public func cost(of usage: TokenUsage, model: String) -> Double? {
         guard let price = self.price(for: model) else { return nil }
