@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CCacheKitCRC32C"),
@@ -58,7 +60,16 @@ let package = Package(
                 "CacheKitMemory",
                 "CacheKitEmbeddings",
                 "CacheKitPromptPrefix",
+                "CacheKitServer",
+                "CacheKitRedis",
+                "CacheKitPGVector",
+                "CacheKitOpenAI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources/demo-workload.jsonl")]
         ),
@@ -95,12 +106,27 @@ let package = Package(
             dependencies: ["CacheKit", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
         ),
         .target(name: "CacheKitPromptPrefix", dependencies: ["CacheKit"]),
+        .target(
+            name: "CacheKitServer",
+            dependencies: [
+                "CacheKit", "CacheKitOpenAI", "CacheKitInvalidation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
         .testTarget(
             name: "CacheKitInvalidationTests",
             dependencies: ["CacheKitInvalidation", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitTesting"]
         ),
         .testTarget(name: "CacheKitPromptPrefixTests", dependencies: ["CacheKitPromptPrefix", "CacheKitTesting"]),
+        .testTarget(
+            name: "CacheKitServerTests",
+            dependencies: [
+                "CacheKitServer", "CacheKitMemory", "CacheKitTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
         .testTarget(
             name: "CacheKitEmbeddingsTests",

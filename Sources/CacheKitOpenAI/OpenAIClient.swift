@@ -153,6 +153,13 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
     }
 
     /// Sends one JSON request with retries; returns the parsed body of a 2xx answer.
+    /// POSTs a JSON body to `path` (appended to the base URL, e.g. `/embeddings`) with this client's retries and
+    /// authentication, and returns the JSON reply. Non-2xx replies throw `OpenAIError` with the status and the
+    /// provider's error message.
+    public func post(path: String, json body: [UInt8]) async throws -> JSONValue {
+        try await self.send(path: path, body: body)
+    }
+
     func send(path: String, body: [UInt8]) async throws -> JSONValue {
         let request = self.request(path: path, body: body, streaming: false)
         var attempt = 0

@@ -5,7 +5,7 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev python3 python3-pip)
+TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev python3 python3-pip python3-venv)
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
@@ -163,4 +163,27 @@ stop_services() {
     [ -n "$service" ] && "stop_$service" || true
   done
   return $status
+}
+
+# The official `openai` Python package against `cachekit serve` (in front of the fake upstream): a venv under the
+# state folder, created once.
+run_sdk_tests() {
+  local venv="$CACHEKIT_STATE_DIR/sdk-venv" port=${CACHEKIT_TEST_SERVE_PORT:-18101}
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import openai" 2>/dev/null; then
+    log "installing the openai Python package into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "openai>=1.50"
+  fi
+  swift build --product cachekit >/dev/null
+  local bin
+  bin="$(swift build --show-bin-path)/cachekit"
+  "$bin" serve --port "$port" --upstream "$CACHEKIT_TEST_OPENAI_URL" --log-level warning >"$CACHEKIT_STATE_DIR/serve.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  local status=0
+  "$venv/bin/python" Tests/sdk/openai_sdk_test.py "http://127.0.0.1:$port/v1" "$CACHEKIT_TEST_OPENAI_URL" || status=$?
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then log "openai SDK tests failed; serve log:"; tail -20 "$CACHEKIT_STATE_DIR/serve.log" >&2; exit "$status"; fi
+  log "openai SDK against cachekit serve: all checks passed"
 }

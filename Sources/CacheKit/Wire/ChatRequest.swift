@@ -138,6 +138,7 @@ public struct ChatRequest: Sendable, Hashable {
         guard let list = messages.arrayValue else {
             throw CacheError(.invalidRequest, "'messages' must be an array, not \(messages.typeName)")
         }
+        guard !list.isEmpty else { throw CacheError(.invalidRequest, "'messages' must not be empty") }
         for (index, message) in list.enumerated() {
             guard let fields = message.objectValue else {
                 throw CacheError(.invalidRequest, "messages[\(index)] must be an object, not \(message.typeName)")
