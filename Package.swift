@@ -120,6 +120,7 @@ let package = Package(
             dependencies: ["CacheKitInvalidation", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitTesting"]
         ),
         .testTarget(name: "CacheKitPromptPrefixTests", dependencies: ["CacheKitPromptPrefix", "CacheKitTesting"]),
+        .testTarget(name: "CLITests", dependencies: ["cachekit", "CacheKit"]),
         .testTarget(
             name: "CacheKitServerTests",
             dependencies: [

@@ -75,4 +75,23 @@ struct LayerOptions: ParsableArguments {
         }
         return configuration
     }
+
+    /// Reads one key from every layer, so an unreachable server is one clear error before any work starts.
+    static func preflight(_ configuration: CacheConfiguration) async throws {
+        let probe = CacheKey(digest: Digest256(hashing: Array("cachekit preflight".utf8)), scopeID: CacheScope.default.id)
+        for layer in configuration.layers {
+            do { _ = try await layer.backend.get(probe) } catch let error as CacheError {
+                throw CLIError("cannot use the \(layer.name) layer: \(error.message)")
+            }
+        }
+        if let semantic = configuration.semantic {
+            let partition = SemanticPartition(digest: probe.digest, scopeID: probe.scopeID)
+            let vector = [Float](repeating: 1 / Float(semantic.embedder.dimension).squareRoot(), count: semantic.embedder.dimension)
+            do {
+                _ = try await semantic.index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: 2, limit: 1))
+            } catch let error as CacheError {
+                throw CLIError("cannot use the semantic index: \(error.message)")
+            }
+        }
+    }
 }

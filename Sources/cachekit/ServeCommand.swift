@@ -57,6 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var configuration = try self.layers.configuration(logLevel: level)
         configuration.logger = logger
+        try await LayerOptions.preflight(configuration)
         let cache = MultiLayerCache(configuration: configuration)
         var upstreamConfiguration = OpenAIConfiguration.fromEnvironment(environment)
         if let upstream = self.upstream {

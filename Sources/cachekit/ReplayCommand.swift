@@ -1,0 +1,118 @@
+import ArgumentParser
+import CacheKit
+import CacheKitOpenAI
+import Foundation
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a workload (JSON Lines of {\"request\", \"label\"}) through the configured layers and report.",
+        discussion: """
+            Each line is {"request": <chat request>, "label": "<answer id>"}. The simulated upstream answers with \
+            the label, so a semantic hit is correct when it serves its own label's answer; with --upstream URL the \
+            requests go to a real OpenAI-compatible server and a semantic hit is correct when it serves the answer \
+            that server gave first for the same label. Layers: --layers memory,redis,postgres and --semantic \
+            memory|pgvector (CACHEKIT_REDIS_URL, CACHEKIT_POSTGRES_URL, CACHEKIT_MODEL_DIR). --json prints the \
+            summary object; --html writes a self-contained report page.
+            """
+    )
+
+    @Argument(help: "The workload file, or - for standard input.")
+    var file: String
+
+    @OptionGroup var layers: LayerOptions
+
+    @Option(help: "A real OpenAI-compatible upstream base URL (with OPENAI_API_KEY) instead of the simulated one.")
+    var upstream: String?
+
+    @Option(help: "Simulated upstream time to first token, in milliseconds.")
+    var upstreamLatencyMs: Int = 60
+
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    @Option(help: "Write a self-contained HTML report with charts to this file.")
+    var html: String?
+
+    func run() async throws {
+        let items = try WorkloadItem.parse(try readInput(self.file), source: self.file)
+        guard !items.isEmpty else { throw CLIError("\(self.file) has no requests") }
+        let configuration = try self.layers.configuration(logLevel: .error)
+        try await LayerOptions.preflight(configuration)
+        let cache = MultiLayerCache(configuration: configuration)
+        let upstream: any CompletionProvider
+        if let url = self.upstream {
+            guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
+                throw CLIError("--upstream must be an http(s) URL, not \"\(url)\"")
+            }
+            var client = OpenAIConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+            client.baseURL = url
+            upstream = OpenAIClient(configuration: client)
+        } else {
+            var labels: [String: String] = [:]
+            for item in items {
+                if let text = item.request.messages.last(where: { $0.role == "user" })?.text { labels[text] = item.label }
+            }
+            upstream = SimulatedUpstream(labels: labels, baseLatency: .milliseconds(self.upstreamLatencyMs))
+        }
+        let interactive = !self.json && isatty(STDOUT_FILENO) != 0
+        let summary = try await WorkloadRunner(cache: cache, upstream: upstream).run(items) { done in
+            guard interactive else { return }
+            let width = 30, filled = width * done / items.count
+            print("\r  [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(items.count)",
+                  terminator: done == items.count ? "\n\n" : "")
+            fflush(nil)
+        }
+        if let html = self.html {
+            guard FileManager.default.createFile(atPath: html, contents: Data(HTMLReport.page(summary, layers: configuration.layers.map(\.name), title: self.file).utf8)) else {
+                throw CLIError("cannot write \(html)")
+            }
+        }
+        if self.json {
+            print(String(decoding: summary.json.canonicalBytes(), as: UTF8.self))
+        } else {
+            print(Report.text(summary, statistics: cache.statistics()))
+        }
+    }
+}
+
+/// The replay report as one HTML page with inline SVG charts (no scripts, no external files).
+enum HTMLReport {
+    static func page(_ s: ReplaySummary, layers: [String], title: String) -> String {
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        }
+        func bars(_ values: [(String, Double, String)], unit: String) -> String {
+            let maximum = max(values.map(\.1).max() ?? 1, 1e-9)
+            var svg = "<svg width=\"520\" height=\"\(values.count * 34 + 10)\" font-family=\"sans-serif\" font-size=\"13\">"
+            for (index, (label, value, color)) in values.enumerated() {
+                let y = index * 34 + 5, width = Int(300 * value / maximum)
+                svg += "<text x=\"0\" y=\"\(y + 18)\">\(escape(label))</text>"
+                svg += "<rect x=\"150\" y=\"\(y)\" width=\"\(max(width, 1))\" height=\"24\" fill=\"\(color)\"/>"
+                svg += "<text x=\"\(156 + width)\" y=\"\(y + 18)\">\(String(format: "%.3f", value).replacingOccurrences(of: ".000", with: ""))\(unit)</text>"
+            }
+            return svg + "</svg>"
+        }
+        func ms(_ ns: UInt64) -> Double { Double(ns) / 1e6 }
+        let sources: [(String, Double, String)] = [
+            ("L1 (\(layers.first ?? "memory"))", Double(s.hitsL1), "#2a7"), ("L2+", Double(s.hitsL2), "#27a"),
+            ("semantic, correct", Double(s.semanticCorrect), "#7a2"), ("semantic, wrong", Double(s.semanticWrong), "#c33"),
+            ("upstream", Double(s.misses + s.bypasses), "#777"),
+        ]
+        let latency: [(String, Double, String)] = [
+            ("cached p50", ms(s.cachedLatency.percentile(0.5)), "#2a7"), ("cached p95", ms(s.cachedLatency.percentile(0.95)), "#2a7"),
+            ("upstream p50", ms(s.upstreamLatency.percentile(0.5)), "#a33"), ("upstream p95", ms(s.upstreamLatency.percentile(0.95)), "#a33"),
+        ]
+        return """
+            <!doctype html><html lang="en"><head><meta charset="utf-8"><title>CacheKit replay</title>
+            <style>body{font-family:system-ui,sans-serif;margin:24px;color:#222} td{padding:2px 12px 2px 0}</style></head><body>
+            <h1>CacheKit replay: \(escape(title))</h1>
+            <table><tr><td>requests</td><td>\(s.requests)</td></tr><tr><td>hit rate</td><td>\(String(format: "%.1f %%", 100 * s.hitRate))</td></tr>
+            <tr><td>upstream calls</td><td>\(s.upstreamCalls)</td></tr><tr><td>tokens saved</td><td>\(s.tokensSaved)</td></tr>
+            <tr><td>money saved</td><td>$\(String(format: "%.6f", s.costSavedUSD))</td></tr><tr><td>layers</td><td>\(escape(layers.joined(separator: ", ")))</td></tr></table>
+            <h2>Where answers came from</h2>\(bars(sources, unit: ""))
+            <h2>Latency (ms)</h2>\(bars(latency, unit: " ms"))
+            </body></html>
+            """
+    }
+}

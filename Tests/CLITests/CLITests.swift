@@ -1,0 +1,82 @@
+import CacheKit
+import Foundation
+import Testing
+
+/// Runs the built `cachekit` executable (this target depends on it, so `swift test` builds it).
+enum CLI {
+    static var binary: URL {
+        // The test bundle sits in the build products folder, next to the executable.
+        var folder = Bundle.main.bundleURL
+        while !FileManager.default.fileExists(atPath: folder.appendingPathComponent("cachekit").path), folder.path != "/" {
+            folder = folder.deletingLastPathComponent()
+        }
+        return folder.appendingPathComponent("cachekit")
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = self.binary
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["CACHEKIT_MODEL_DIR"] = nil
+        process.environment = environment
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    }
+}
+
+@Suite("cachekit command line")
+struct CLITests {
+    @Test func replayJSONMatchesTheGoldenSummary() throws {
+        let result = try CLI.run(["replay", CLI.fixtures.appendingPathComponent("small-workload.jsonl").path, "--upstream-latency-ms", "0", "--json"])
+        #expect(result.status == 0, "\(result.err)")
+        var summary = try #require(try JSONValue(parsing: Array(result.out.utf8)).objectValue)
+        // Timings vary run to run; everything else is deterministic.
+        for key in summary.keys where key.hasSuffix("_ms") { #expect(summary[key]?.doubleValue != nil, "\(key) is a number"); summary[key] = nil }
+        let golden = try JSONValue(parsing: Array(try Data(contentsOf: CLI.fixtures.appendingPathComponent("small-workload.golden.json"))))
+        #expect(JSONValue.object(summary) == golden, "\(result.out)")
+        for key in ["requests", "upstream_calls", "hits_l1", "hits_l2", "semantic_hits", "semantic_correct", "semantic_wrong", "misses", "p50_ms", "p95_ms", "tokens_saved", "cost_saved_usd"] {
+            #expect(result.out.contains("\"\(key)\""), "DESIGN.md's summary key \(key) is missing")
+        }
+    }
+
+    @Test func malformedInputIsOneClearLineAndAFailingExit() throws {
+        let bad = #"{"request":{"model":"m","messages":[{"role":"user","content":"a"}]},"label":"x"}"# + "\n{\"request\": nope}\n"
+        let result = try CLI.run(["replay", "-"], stdin: bad)
+        #expect(result.status != 0)
+        #expect(result.err.contains("line 2"), "\(result.err)")
+        #expect(result.err.split(separator: "\n").count == 1, "one line: \(result.err)")
+        let missing = try CLI.run(["replay", "/nonexistent/workload.jsonl"])
+        #expect(missing.status != 0 && missing.err.contains("/nonexistent/workload.jsonl"))
+        let unreachable = try CLI.run(["replay", CLI.fixtures.appendingPathComponent("small-workload.jsonl").path, "--layers", "memory,redis", "--redis-url", "redis://127.0.0.1:1/0"])
+        #expect(unreachable.status != 0 && unreachable.err.contains("cannot use the redis layer"), "\(unreachable.err)")
+        let badLayer = try CLI.run(["replay", CLI.fixtures.appendingPathComponent("small-workload.jsonl").path, "--layers", "memcached"])
+        #expect(badLayer.status != 0 && badLayer.err.contains("unknown layer"))
+    }
+
+    @Test func keyPrintsTheSHA256OfTheCanonicalBytes() throws {
+        let request = #"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"gpt-4o-mini","stream":true}"#
+        let key = try CLI.run(["key", "-"], stdin: request)
+        let canonical = try CLI.run(["key", "--canonical", "-"], stdin: request)
+        #expect(key.status == 0 && canonical.status == 0)
+        #expect(canonical.out == #"{"request":{"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o-mini","temperature":0},"scope":{"namespace":"default","tenant":"default","version":"1"},"v":1}"#)
+        #expect(key.out.trimmingCharacters(in: .whitespacesAndNewlines) == Digest256(hashing: Array(canonical.out.utf8)).hex)
+    }
+
+    @Test func prefixAuditDemoShowsTheFix() throws {
+        let result = try CLI.run(["prefix-audit", "--demo"])
+        #expect(result.status == 0)
+        #expect(result.out.contains("hit ratio 0 %") && result.out.contains("hit ratio 90 %"), "\(result.out)")
+    }
+}
