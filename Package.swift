@@ -64,6 +64,7 @@ let package = Package(
                 "CacheKitRedis",
                 "CacheKitPGVector",
                 "CacheKitOpenAI",
+                "CacheKitInvalidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -7,17 +7,22 @@ import CacheKitRedis
 import Foundation
 import Logging
 
-/// The layers of a command's cache, from flags and the environment (`CACHEKIT_REDIS_URL`,
-/// `CACHEKIT_POSTGRES_URL`, `CACHEKIT_MODEL_DIR`).
+/// The layers of a command's cache. Each setting comes from its flag, else the environment (`CACHEKIT_LAYERS`,
+/// `CACHEKIT_SEMANTIC`, `CACHEKIT_THRESHOLD`, `CACHEKIT_MODEL_DIR`, `CACHEKIT_REDIS_URL`, `CACHEKIT_POSTGRES_URL`),
+/// else the `--config` JSON file (`{"layers": "memory,redis", "semantic": "memory", "threshold": 0.85, "model": …,
+/// "redis_url": …, "postgres_url": …}`), else the default.
 struct LayerOptions: ParsableArguments {
-    @Option(help: "Exact layers in read order, comma-separated: memory, redis, postgres.")
-    var layers = "memory"
+    @Option(help: "A JSON configuration file (flags and CACHEKIT_* variables override it).")
+    var config: String?
 
-    @Option(help: "The semantic layer: none, memory or pgvector (needs a model: --model or CACHEKIT_MODEL_DIR).")
-    var semantic = "none"
+    @Option(help: "Exact layers in read order, comma-separated: memory, redis, postgres (default memory).")
+    var layers: String?
 
-    @Option(help: "The semantic threshold (re-ranked score).")
-    var threshold: Float = 0.85
+    @Option(help: "The semantic layer: none, memory or pgvector (needs a model: --model or CACHEKIT_MODEL_DIR; default none).")
+    var semantic: String?
+
+    @Option(help: "The semantic threshold (re-ranked score; default 0.85).")
+    var threshold: Float?
 
     @Option(help: "A sentence-transformers model folder for the semantic layer.")
     var model: String?
@@ -28,27 +33,78 @@ struct LayerOptions: ParsableArguments {
     @Option(help: "The PostgreSQL connection string (default: CACHEKIT_POSTGRES_URL).")
     var postgresURL: String?
 
+    /// The settings after flags, environment and file are merged.
+    struct Resolved {
+        var layers: String
+        var semantic: String
+        var threshold: Float
+        var model: String?
+        var redisURL: String?
+        var postgresURL: String?
+    }
+
+    func resolved(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Resolved {
+        var file: [String: JSONValue] = [:]
+        if let path = self.config {
+            let bytes = try readInput(path)
+            do {
+                guard let object = try JSONValue(parsing: bytes).objectValue else { throw CLIError("\(path): the configuration must be a JSON object") }
+                file = object
+            } catch let error as JSONParsingError {
+                throw CLIError("\(path): \(error.description)")
+            }
+            let known: Set<String> = ["layers", "semantic", "threshold", "model", "redis_url", "postgres_url"]
+            if let unknown = file.keys.sorted().first(where: { !known.contains($0) }) {
+                throw CLIError("\(path): unknown setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
+            }
+        }
+        func string(_ flag: String?, _ variable: String, _ key: String) throws -> String? {
+            if let flag { return flag }
+            if let value = environment[variable], !value.isEmpty { return value }
+            guard let value = file[key] else { return nil }
+            guard let text = value.stringValue else { throw CLIError("\(self.config ?? "configuration"): \"\(key)\" must be a string") }
+            return text
+        }
+        var threshold = self.threshold
+        if threshold == nil, let value = environment["CACHEKIT_THRESHOLD"] {
+            guard let number = Float(value) else { throw CLIError("CACHEKIT_THRESHOLD must be a number, not \"\(value)\"") }
+            threshold = number
+        }
+        if threshold == nil, let value = file["threshold"] {
+            guard let number = value.doubleValue else { throw CLIError("\(self.config ?? "configuration"): \"threshold\" must be a number") }
+            threshold = Float(number)
+        }
+        return Resolved(
+            layers: try string(self.layers, "CACHEKIT_LAYERS", "layers") ?? "memory",
+            semantic: try string(self.semantic, "CACHEKIT_SEMANTIC", "semantic") ?? "none",
+            threshold: threshold ?? 0.85,
+            model: try string(self.model, "CACHEKIT_MODEL_DIR", "model"),
+            redisURL: try string(self.redisURL, "CACHEKIT_REDIS_URL", "redis_url"),
+            postgresURL: try string(self.postgresURL, "CACHEKIT_POSTGRES_URL", "postgres_url")
+        )
+    }
+
     func configuration(logLevel: Logger.Level = .warning) throws -> CacheConfiguration {
-        let environment = ProcessInfo.processInfo.environment
+        let settings = try self.resolved()
         var configuration = CacheConfiguration()
         configuration.logger.logLevel = logLevel
         var redis: RedisConfiguration?
         func redisConfiguration() throws -> RedisConfiguration {
             if let redis { return redis }
-            guard let url = self.redisURL ?? environment["CACHEKIT_REDIS_URL"] else {
+            guard let url = settings.redisURL else {
                 throw CLIError("the redis layer needs --redis-url or CACHEKIT_REDIS_URL")
             }
             do { redis = try RedisConfiguration(url: url) } catch { throw CLIError("bad Redis URL: \(error.message)") }
             return redis!
         }
         func postgres() throws -> PostgresConfiguration {
-            guard let url = self.postgresURL ?? environment["CACHEKIT_POSTGRES_URL"] else {
+            guard let url = settings.postgresURL else {
                 throw CLIError("the postgres and pgvector layers need --postgres-url or CACHEKIT_POSTGRES_URL")
             }
             do { return try PostgresConfiguration(connectionString: url) } catch { throw CLIError("bad PostgreSQL connection string: \(error.message)") }
         }
         var layers: [CacheLayer] = []
-        for name in self.layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+        for name in settings.layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             switch name {
             case "memory": layers.append(.memory())
             case "redis": layers.append(.redis(try redisConfiguration()))
@@ -56,22 +112,22 @@ struct LayerOptions: ParsableArguments {
             default: throw CLIError("unknown layer \"\(name)\" (memory, redis, postgres)")
             }
         }
-        guard !layers.isEmpty || self.semantic != "none" else { throw CLIError("no layers: give --layers or --semantic") }
+        guard !layers.isEmpty || settings.semantic != "none" else { throw CLIError("no layers: give --layers or --semantic") }
         configuration.layers = layers
         if let redis { configuration.invalidationBus = RedisInvalidationBus(configuration: redis) }
-        switch self.semantic.lowercased() {
+        switch settings.semantic.lowercased() {
         case "none": break
         case "memory", "pgvector":
-            guard let directory = self.model ?? environment["CACHEKIT_MODEL_DIR"] else {
+            guard let directory = settings.model else {
                 throw CLIError("the semantic layer needs a model: --model DIR or CACHEKIT_MODEL_DIR (./scripts/fetch-model prints one)")
             }
             let embedder: LocalEmbeddingProvider
             do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
-            configuration.semantic = self.semantic.lowercased() == "memory"
-                ? .memorySemantic(embedder: embedder, threshold: self.threshold)
-                : .pgvector(try postgres(), embedder: embedder, threshold: self.threshold)
+            configuration.semantic = settings.semantic.lowercased() == "memory"
+                ? .memorySemantic(embedder: embedder, threshold: settings.threshold)
+                : .pgvector(try postgres(), embedder: embedder, threshold: settings.threshold)
         default:
-            throw CLIError("unknown semantic layer \"\(self.semantic)\" (none, memory, pgvector)")
+            throw CLIError("unknown semantic layer \"\(settings.semantic)\" (none, memory, pgvector)")
         }
         return configuration
     }

@@ -76,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         let app = proxy.application(host: self.host, port: self.port)
         logger.notice("cachekit serve", metadata: [
             "listen": "\(self.host):\(self.port)", "upstream": "\(upstreamConfiguration.baseURL)",
-            "layers": "\(configuration.layers.map(\.name).joined(separator: ","))", "semantic": "\(self.layers.semantic)",
+            "layers": "\(configuration.layers.map(\.name).joined(separator: ","))", "semantic": "\(configuration.semantic?.index.name ?? "none")",
         ])
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -15,12 +15,13 @@ enum CLI {
 
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
+    static func run(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
         let process = Process()
         process.executableURL = self.binary
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["CACHEKIT_MODEL_DIR"] = nil
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
@@ -63,6 +64,22 @@ struct CLITests {
         #expect(unreachable.status != 0 && unreachable.err.contains("cannot use the redis layer"), "\(unreachable.err)")
         let badLayer = try CLI.run(["replay", CLI.fixtures.appendingPathComponent("small-workload.jsonl").path, "--layers", "memcached"])
         #expect(badLayer.status != 0 && badLayer.err.contains("unknown layer"))
+    }
+
+    @Test func configurationFileThenEnvironmentThenFlags() throws {
+        let workload = CLI.fixtures.appendingPathComponent("small-workload.jsonl").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cachekit-\(UInt32.random(in: 0...UInt32.max)).json")
+        try Data(#"{"layers":"bogus-from-file"}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = try CLI.run(["replay", workload, "--config", file.path, "--upstream-latency-ms", "0"])
+        #expect(fromFile.status != 0 && fromFile.err.contains("bogus-from-file"), "the file is read: \(fromFile.err)")
+        let fromEnvironment = try CLI.run(["replay", workload, "--config", file.path, "--upstream-latency-ms", "0"], environment: ["CACHEKIT_LAYERS": "bogus-from-env"])
+        #expect(fromEnvironment.err.contains("bogus-from-env"), "the environment overrides the file: \(fromEnvironment.err)")
+        let fromFlag = try CLI.run(["replay", workload, "--config", file.path, "--layers", "memory", "--upstream-latency-ms", "0", "--json"], environment: ["CACHEKIT_LAYERS": "bogus-from-env"])
+        #expect(fromFlag.status == 0, "the flag overrides both: \(fromFlag.err)")
+        try Data(#"{"layer":"memory"}"#.utf8).write(to: file)
+        let typo = try CLI.run(["replay", workload, "--config", file.path])
+        #expect(typo.status != 0 && typo.err.contains("unknown setting \"layer\""), "\(typo.err)")
     }
 
     @Test func keyPrintsTheSHA256OfTheCanonicalBytes() throws {

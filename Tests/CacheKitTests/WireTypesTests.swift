@@ -50,10 +50,11 @@ struct WireTypesTests {
         (#"{"model":"m"}"#, "no 'messages'"), (#"{"model":"m","messages":{}}"#, "'messages' must be an array"),
         (#"{"model":"m","messages":[1]}"#, "messages[0] must be an object"), (#"{"model":"m","messages":[{}]}"#, "needs a string 'role'"),
         (#"{"model":"m","messages":[{"role":"user","content":5}]}"#, "content must be"),
-        (#"{"model":"m","messages":[],"temperature":"0"}"#, "'temperature' must be a number"),
-        (#"{"model":"m","messages":[],"temperature":3}"#, "'temperature' must be in"),
-        (#"{"model":"m","messages":[],"n":1.5}"#, "'n' must be an integer"),
-        (#"{"model":"m","messages":[],"stream":"yes"}"#, "'stream' must be a boolean"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"0"}"#, "'temperature' must be a number"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "'temperature' must be in"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":1.5}"#, "'n' must be an integer"),
+        (#"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "'stream' must be a boolean"),
+        (#"{"model":"m","messages":[]}"#, "'messages' must not be empty"),
         (#"{"model":"m","messages":[}"#, "invalid JSON at byte"),
     ])
     func badRequestsGetAClearError(body: String, message: String) {
