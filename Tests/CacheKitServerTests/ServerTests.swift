@@ -16,7 +16,10 @@ enum Upstream {
 }
 
 /// A proxy on a loopback port in front of the fake upstream, for the duration of `body`.
-func withProxy(adminToken: String? = "admin-secret", maximumBodyBytes: Int = 1 << 20, _ body: (URL) async throws -> Void) async throws {
+func withProxy(
+    adminToken: String? = "admin-secret", maximumBodyBytes: Int = 1 << 20,
+    _ body: @escaping @Sendable (URL) async throws -> Void, shutdown: (@Sendable (ServiceGroup) async -> Void)? = nil
+) async throws {
     var configuration = CacheConfiguration()
     configuration.layers = [.memory()]
     configuration.logger.logLevel = .error
@@ -35,7 +38,9 @@ func withProxy(adminToken: String? = "admin-secret", maximumBodyBytes: Int = 1 <
         if (try? await HTTP.send(base.appendingPathComponent("healthz")))?.status == 200 { break }
         try await Task.sleep(for: .milliseconds(20))
     }
-    try await body(base)
+    async let work: Void = body(base)
+    if let shutdown { await shutdown(group) }
+    try await work
     await group.triggerGracefulShutdown()
     _ = await running.result
 }
@@ -114,6 +119,30 @@ struct ServerTests {
             }
             #expect(try await HTTP.send(base.appendingPathComponent("v2/nothing")).status == 404)
             #expect(try await HTTP.send(base.appendingPathComponent("admin/invalidate"), method: "POST", json: "{}").status == 404, "no admin token configured: no admin route")
+        }
+    }
+
+    @Test func gracefulShutdownDrainsTheRequestInFlight() async throws {
+        // The upstream holds the next call for 800 ms; shutdown starts 200 ms into it.
+        var control = URLRequest(url: URL(string: Upstream.url!.replacingOccurrences(of: "/v1", with: "/_control"))!)
+        control.httpMethod = "POST"
+        control.httpBody = Data(#"{"mode":"latency","latency_ms":800,"count":1}"#.utf8)
+        _ = try await URLSession.shared.data(for: control)
+        let finished = LockedState<HTTP.Reply?>(nil)
+        let baseURL = LockedState<URL?>(nil)
+        try await withProxy({ base in
+            baseURL.withLock { $0 = base }
+            let reply = try await HTTP.send(base.appendingPathComponent("v1/chat/completions"), method: "POST", json: Self.chat("drain me"))
+            finished.withLock { $0 = reply }
+        }, shutdown: { group in
+            try? await Task.sleep(for: .milliseconds(200))
+            await group.triggerGracefulShutdown()
+        })
+        let reply = try #require(finished.withLock { $0 })
+        #expect(reply.status == 200 && reply.headers["x-cachekit-status"] == "MISS", "the request in flight must complete")
+        let base = try #require(baseURL.withLock { $0 })
+        await #expect(throws: (any Error).self, "the server no longer accepts requests") {
+            _ = try await HTTP.send(base.appendingPathComponent("healthz"))
         }
     }
 
