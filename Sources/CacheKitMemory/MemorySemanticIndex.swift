@@ -21,19 +21,29 @@ public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service
         public var clock: any CacheClock
         /// The name in logs and metrics. Default `memory-semantic`.
         public var name: String
+        /// Partitions with at least this many records are searched approximately: a scan of one sign bit per
+        /// dimension (48 bytes a record at 384 dimensions) picks `approximateCandidates` records by Hamming
+        /// distance, ranked then by exact cosine. Default 20,000; `Int.max` keeps every search exact.
+        public var approximateAbove: Int
+        /// How many records the approximate pass hands to exact ranking (at least 4 × the query's limit). Default 256.
+        public var approximateCandidates: Int
 
         public init(
             dimension: Int,
             maximumRecords: Int = 100_000,
             sweepInterval: Duration = .seconds(60),
             clock: any CacheClock = SystemCacheClock(),
-            name: String = "memory-semantic"
+            name: String = "memory-semantic",
+            approximateAbove: Int = 20_000,
+            approximateCandidates: Int = 256
         ) {
             self.dimension = dimension
             self.maximumRecords = maximumRecords
             self.sweepInterval = sweepInterval
             self.clock = clock
             self.name = name
+            self.approximateAbove = approximateAbove
+            self.approximateCandidates = approximateCandidates
         }
     }
 
@@ -45,7 +55,10 @@ public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service
     public init(configuration: Configuration) {
         precondition(configuration.dimension > 0, "dimension must be positive")
         self.configuration = configuration
-        self.state = LockedState(SemanticStore(dimension: configuration.dimension, maximumRecords: max(1, configuration.maximumRecords)))
+        self.state = LockedState(
+            SemanticStore(
+                dimension: configuration.dimension, maximumRecords: max(1, configuration.maximumRecords),
+                approximateAbove: max(1, configuration.approximateAbove), candidates: configuration.approximateCandidates))
     }
 
     /// An index of `dimension`-dimensional vectors with the other settings at their defaults.

@@ -11,6 +11,54 @@ struct MemorySemanticIndexTests {
         try await SemanticIndexConformance(manualClock: clock) { MemorySemanticIndex(dimension: 384, clock: clock) }.run(behaviour)
     }
 
+    @Test(arguments: SemanticIndexConformance.Behaviour.allCases)
+    func conformanceOnTheApproximatePath(_ behaviour: SemanticIndexConformance.Behaviour) async throws {
+        let clock = ManualClock()
+        try await SemanticIndexConformance(manualClock: clock) {
+            MemorySemanticIndex(configuration: .init(dimension: 384, clock: clock, approximateAbove: 1, approximateCandidates: 4))
+        }.run(behaviour)
+    }
+
+    @Test func approximateSearchAgreesWithExactSearchOnNearDuplicates() async throws {
+        let dimension = 384
+        let exact = MemorySemanticIndex(configuration: .init(dimension: dimension, approximateAbove: .max))
+        let approximate = MemorySemanticIndex(configuration: .init(dimension: dimension, approximateAbove: 1_000))
+        let scope = CacheScope(tenant: "t")
+        let partition = SemanticPartition(digest: Digest256(hashing: Array("p".utf8)), scopeID: scope.id)
+        var generator = SeededGenerator(seed: 99)
+        func unit(_ v: [Float]) -> [Float] {
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { $0 / norm }
+        }
+        var vectors: [[Float]] = []
+        let now = SystemCacheClock().now()
+        for i in 0..<6_000 {
+            let v = unit((0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) })
+            vectors.append(v)
+            let record = SemanticRecord(
+                key: CacheKey(digest: Digest256(hashing: Array("k\(i)".utf8)), scopeID: scope.id), partition: partition, vector: v,
+                entry: CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(600)))
+            try await exact.insert(record)
+            try await approximate.insert(record)
+        }
+        // Swap-removals move rows: the sign bits must move with them.
+        for i in stride(from: 0, to: 6_000, by: 7) {
+            let key = CacheKey(digest: Digest256(hashing: Array("k\(i)".utf8)), scopeID: scope.id)
+            _ = try await exact.remove(key)
+            _ = try await approximate.remove(key)
+        }
+        var agree = 0, queries = 0
+        for probe in stride(from: 1, to: 6_000, by: 20) where probe % 7 != 0 {
+            let noisy = unit(vectors[probe].map { $0 + Float.random(in: -0.04...0.04, using: &generator) })
+            let query = SemanticQuery(vector: noisy, partition: partition, minimumSimilarity: -1, limit: 1)
+            let a = try await exact.search(query).first?.key
+            let b = try await approximate.search(query).first?.key
+            queries += 1
+            if a == b { agree += 1 }
+        }
+        #expect(Double(agree) / Double(queries) >= 0.99, "recall@1 \(agree)/\(queries)")
+    }
+
     @Test func simdDotMatchesScalarDot() {
         var generator = SeededGenerator(seed: 5)
         for n in [1, 7, 8, 15, 16, 17, 384, 1000] {

@@ -50,6 +50,10 @@ if arguments.count >= 4, arguments[2] == "--openai" {
     try await Task.detached { try await openAIBenchmark(url: arguments[3], request: try ChatRequest(json: Array(data))) }.value
     exit(0)
 }
+if arguments.count >= 5, arguments[2] == "--memory-index" {
+    try await Task.detached { try await memoryIndexBenchmark(count: Int(arguments[3]) ?? 100_000, directory: arguments[4]) }.value
+    exit(0)
+}
 if arguments.count >= 4, arguments[2] == "--embed" {
     try embeddingBenchmark(directory: arguments[3])
     exit(0)
@@ -123,6 +127,61 @@ func openAIBenchmark(url: String, request: ChatRequest) async throws {
     }
     print(String(decoding: JSONValue.object([
         "direct_p50_ms": .number(Double(direct.percentile(0.5)) / 1e6), "hit_p50_ms": .number(Double(hit.percentile(0.5)) / 1e6),
+    ]).canonicalBytes(), as: UTF8.self))
+}
+
+/// The memory semantic index at `count` × 384 in one partition: exact scan vs the approximate path (sign-bit
+/// Hamming pass + exact re-rank), p50 per top-1 lookup and recall@1 of approximate vs exact on near-duplicate
+/// queries. Writes the vectors and queries (float32, row-major) into `directory` for the numpy comparison.
+func memoryIndexBenchmark(count: Int, directory: String) async throws {
+    let dimension = 384
+    var state: UInt64 = 42
+    func next() -> Float {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        return Float(Int64(bitPattern: state >> 11) % 2_000_001 - 1_000_000) / 1_000_000
+    }
+    func unit(_ v: [Float]) -> [Float] {
+        let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / norm }
+    }
+    let exact = MemorySemanticIndex(configuration: .init(dimension: dimension, maximumRecords: count + 1, approximateAbove: .max))
+    let approximate = MemorySemanticIndex(configuration: .init(dimension: dimension, maximumRecords: count + 1))
+    let scope = CacheScope.default
+    let partition = SemanticPartition(digest: Digest256(hashing: [7]), scopeID: scope.id)
+    let now = SystemCacheClock().now()
+    let entry = CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(3600))
+    var all: [Float] = []
+    all.reserveCapacity(count * dimension)
+    var vectors: [[Float]] = []
+    for i in 0..<count {
+        let v = unit((0..<dimension).map { _ in next() })
+        all += v
+        if i % 500 == 0 { vectors.append(v) }
+        let record = SemanticRecord(key: CacheKey(digest: Digest256(hashing: Array("v\(i)".utf8)), scopeID: scope.id), partition: partition, vector: v, entry: entry)
+        try await exact.insert(record)
+        try await approximate.insert(record)
+    }
+    let queries = vectors.map { v in unit(v.map { $0 + next() * 0.04 }) }
+    func p50(_ index: MemorySemanticIndex) async throws -> (Double, [CacheKey?]) {
+        var times: [Double] = []
+        var keys: [CacheKey?] = []
+        for q in queries {
+            let started = ContinuousClock.now
+            let best = try await index.search(SemanticQuery(vector: q, partition: partition, minimumSimilarity: -1, limit: 1))
+            times.append((ContinuousClock.now - started).seconds * 1000)
+            keys.append(best.first?.key)
+        }
+        return (times.sorted()[times.count / 2], keys)
+    }
+    let (exactMs, exactKeys) = try await p50(exact)
+    let (approximateMs, approximateKeys) = try await p50(approximate)
+    let recall = Double(zip(exactKeys, approximateKeys).filter { $0 == $1 }.count) / Double(queries.count)
+    all.withUnsafeBytes { _ = FileManager.default.createFile(atPath: directory + "/vectors.f32", contents: Data($0)) }
+    queries.flatMap { $0 }.withUnsafeBytes { _ = FileManager.default.createFile(atPath: directory + "/queries.f32", contents: Data($0)) }
+    print(String(decoding: JSONValue.object([
+        "count": .number(Double(count)), "dimension": .number(Double(dimension)), "queries": .number(Double(queries.count)),
+        "exact_p50_ms": .number(exactMs), "approximate_p50_ms": .number(approximateMs), "recall_at_1": .number(recall),
+        "bytes_per_vector": .number(Double(dimension * 4 + (dimension + 63) / 64 * 8)),
     ]).canonicalBytes(), as: UTF8.self))
 }
 
