@@ -40,6 +40,26 @@ struct CacheEntryCodecTests {
         }
     }
 
+    /// Found by `scripts/fuzz` (FuzzEntry): a checksum-valid entry whose token counts do not fit an Int decoded to
+    /// negative counts that did not survive a round trip. Such bytes are corruption now.
+    @Test func outOfRangeCountsAndCostsAreCorruption() throws {
+        let hex = "43ffffffffffffff250000000000000606060606060606060606060606060606060606060606060606060606060606060606060606060606007e00000000000000000000000000ffff00000000ffff"
+        let fuzzed = stride(from: 0, to: hex.count, by: 2).map { UInt8(hex.dropFirst($0).prefix(2), radix: 16)! }
+        let sealed = CacheEntryCodec.sealed([0x43, 0x4B, 0x45, 0x01] + fuzzed.dropFirst())
+        #expect(throws: CacheError.self) { try CacheEntryCodec.decode(sealed) }
+        // A NaN or negative cost in an otherwise intact entry is refused as well.
+        for cost in [Double.nan, -1, .infinity] {
+            var entry = self.entry
+            entry.cost = cost
+            do {
+                _ = try CacheEntryCodec.decode(CacheEntryCodec.encode(entry))
+                Issue.record("cost \(cost) was accepted")
+            } catch {
+                #expect(error.code == .corruptEntry)
+            }
+        }
+    }
+
     @Test func everySingleFlippedByteIsDetected() {
         let bytes = CacheEntryCodec.encode(self.entry)
         for index in bytes.indices {

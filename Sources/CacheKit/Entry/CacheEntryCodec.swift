@@ -17,6 +17,13 @@ public enum CacheEntryCodec {
         static let embeddingModel: UInt8 = 1 << 4
     }
 
+    /// The checksum the codec appends (CRC-32C, little-endian) to `bytes`: for tools and fuzzers that build
+    /// entries byte by byte.
+    public static func sealed(_ bytes: [UInt8]) -> [UInt8] {
+        let crc = CRC32C.checksum(bytes)
+        return bytes + (0..<4).map { UInt8(truncatingIfNeeded: crc >> UInt32(8 * $0)) }
+    }
+
     /// Encodes an entry.
     public static func encode(_ entry: CacheEntry) -> [UInt8] {
         var out = [UInt8]()
@@ -123,14 +130,18 @@ public enum CacheEntryCodec {
         for _ in 0..<tagCount { tags.append(try reader.string()) }
         var usage: TokenUsage?
         if flags & Flag.usage != 0 {
-            let prompt = try reader.varint(), completion = try reader.varint()
-            let cached = try reader.varint(), reasoning = try reader.varint()
-            usage = TokenUsage(
-                promptTokens: Int(truncatingIfNeeded: prompt), completionTokens: Int(truncatingIfNeeded: completion),
-                cachedPromptTokens: Int(truncatingIfNeeded: cached), reasoningTokens: Int(truncatingIfNeeded: reasoning)
-            )
+            // Counts are written as non-negative varints; one that does not fit an Int is corruption (found by
+            // fuzzing: it decoded to a negative count that did not survive a round trip).
+            func count() throws(CacheError) -> Int {
+                let value = try reader.varint()
+                guard value <= UInt64(Int.max) else { throw corrupt("token count out of range") }
+                return Int(value)
+            }
+            let prompt = try count(), completion = try count(), cached = try count(), reasoning = try count()
+            usage = TokenUsage(promptTokens: prompt, completionTokens: completion, cachedPromptTokens: cached, reasoningTokens: reasoning)
         }
         let cost = flags & Flag.cost != 0 ? Double(bitPattern: UInt64(bitPattern: try reader.int64())) : nil
+        if let cost, !cost.isFinite || cost < 0 { throw corrupt("cost is not a finite non-negative number") }
         guard reader.offset == body.count else { throw corrupt("trailing bytes") }
         guard staleUntil >= expiresAt else { throw corrupt("stale-until before expiry") }
         return CacheEntry(
