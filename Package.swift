@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         .target(name: "CCacheKitCRC32C"),
@@ -32,6 +33,7 @@ let package = Package(
             dependencies: [
                 "CCacheKitCRC32C",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -115,7 +117,10 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "CacheKitTests", dependencies: ["CacheKit", "CacheKitTesting"]),
+        .testTarget(
+            name: "CacheKitTests",
+            dependencies: ["CacheKit", "CacheKitTesting", .product(name: "InMemoryTracing", package: "swift-distributed-tracing")]
+        ),
         .testTarget(
             name: "CacheKitInvalidationTests",
             dependencies: ["CacheKitInvalidation", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitTesting"]

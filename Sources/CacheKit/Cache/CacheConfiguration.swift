@@ -1,3 +1,4 @@
+import Tracing
 import Logging
 
 /// Everything a `MultiLayerCache` is made of, with documented defaults. Build it up, then create the cache:
@@ -15,6 +16,11 @@ public struct CacheConfiguration: Sendable {
     public var semantic: SemanticLayer?
     /// What may be read and written. Default: deterministic requests only, 1 hour TTL.
     public var policy: CachePolicy
+    /// The tracer for spans of lookups (`cachekit.lookup`, one `cachekit.get` per layer read), embeddings
+    /// (`cachekit.embed`), upstream calls (`cachekit.upstream`) and invalidations (`cachekit.invalidate`).
+    /// Default `nil`: no spans at all (nothing is spent on the hit path). Set `InstrumentationSystem.tracer` to
+    /// use the process's bootstrapped tracer (swift-otel, for example).
+    public var tracer: (any Tracer)?
     /// Rules that set the TTL and add tags when an answer is stored, from its query text and scope (for example
     /// `CacheKitInvalidation`'s time rules). Default: none.
     public var writeRules: (any CacheWriteRules)?

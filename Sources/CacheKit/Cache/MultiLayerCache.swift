@@ -69,6 +69,15 @@ public final class MultiLayerCache: Service, Sendable {
     ///
     /// - Throws: only under `FailurePolicy.propagate` (a layer's error), or `CancellationError`.
     public func lookup(_ request: ChatRequest, in scope: CacheScope? = nil, control: CacheControl = .none) async throws -> CacheLookup {
+        guard self.configuration.tracer != nil else { return try await self.lookupUntraced(request, in: scope, control: control) }
+        return try await self.traced("cachekit.lookup") { span in
+            let lookup = try await self.lookupUntraced(request, in: scope, control: control)
+            Self.annotate(span, with: lookup.outcome, scope: lookup.scope)
+            return lookup
+        }
+    }
+
+    func lookupUntraced(_ request: ChatRequest, in scope: CacheScope?, control: CacheControl) async throws -> CacheLookup {
         let started = ContinuousClock.now
         var scope = scope ?? self.configuration.defaultScope
         if let namespace = control.namespace { scope = scope.with(namespace: namespace) }
@@ -126,7 +135,16 @@ public final class MultiLayerCache: Service, Sendable {
             let started = ContinuousClock.now
             let found: CacheEntry?
             do {
-                found = try await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.get(key) }
+                if self.configuration.tracer == nil {
+                    found = try await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.get(key) }
+                } else {
+                    found = try await self.traced("cachekit.get") { span in
+                        span?.attributes["cachekit.layer"] = layer.name
+                        let entry = try await withDeadline(layer.options.timeout, backend: layer.name) { try await layer.backend.get(key) }
+                        span?.attributes["cachekit.hit"] = entry != nil
+                        return entry
+                    }
+                }
             } catch let error as CacheError where error.code == .corruptEntry {
                 self.recorder.layerError(index, corrupt: true)
                 self.logger.warning("corrupt entry deleted", metadata: ["layer": "\(layer.name)", "error": "\(error)"])
@@ -163,7 +181,10 @@ public final class MultiLayerCache: Service, Sendable {
         let vector: [Float]
         do {
             let started = ContinuousClock.now
-            vector = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(context.text) }
+            vector = try await self.traced("cachekit.embed") { span in
+                span?.attributes["cachekit.embedding_model"] = layer.embedder.model
+                return try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(context.text) }
+            }
             self.recorder.embedding(latency: ContinuousClock.now - started)
         } catch {
             try self.semanticFailed(error, operation: "embed")
@@ -400,7 +421,16 @@ public final class MultiLayerCache: Service, Sendable {
     func callUpstream(_ request: ChatRequest, upstream: some CompletionProvider) async throws -> ChatResponse {
         let started = ContinuousClock.now
         do {
-            let response = try await upstream.complete(request)
+            let response = try await self.traced("cachekit.upstream", kind: .client) { span in
+                span?.attributes["cachekit.model"] = request.model
+                let response = try await upstream.complete(request)
+                if let usage = response.usage {
+                    span?.attributes["cachekit.prompt_tokens"] = usage.promptTokens
+                    span?.attributes["cachekit.completion_tokens"] = usage.completionTokens
+                    span?.attributes["cachekit.cached_prompt_tokens"] = usage.cachedPromptTokens
+                }
+                return response
+            }
             self.recorder.upstream(
                 latency: ContinuousClock.now - started, failed: false, usage: response.usage,
                 promptCacheSaving: response.usage.map { self.configuration.prices.promptCacheSaving(of: $0, model: response.model) } ?? 0
@@ -444,7 +474,12 @@ public final class MultiLayerCache: Service, Sendable {
     /// - Throws: a layer's error under `.propagate`; under `.treatAsMiss` a failing layer is logged and counted.
     @discardableResult
     public func invalidate(_ target: InvalidationTarget) async throws -> Int {
-        let removed = try await self.removeEverywhere(target)
+        let removed = try await self.traced("cachekit.invalidate") { span in
+            let removed = try await self.removeEverywhere(target)
+            span?.attributes["cachekit.target"] = target.key != nil ? "key" : target.tag != nil ? "tag" : target.scope != nil ? "scope" : target.pattern != nil ? "pattern" : "all_local"
+            span?.attributes["cachekit.removed"] = removed
+            return removed
+        }
         self.logger.info("invalidated", metadata: ["target": "\(target)", "removed": "\(removed)"])
         if let bus = self.configuration.invalidationBus {
             do {
