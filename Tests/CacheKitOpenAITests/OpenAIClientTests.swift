@@ -217,8 +217,9 @@ struct OpenAIClientTests {
         var streaming = self.request("a caller that is cancelled after the first chunk of a slow answer")
         streaming.stream = true
         let firstChunk = LockedState(false)
-        let reader = Task {
-            let stream = try await cache.streamingCompletion(for: streaming, upstream: FakeOpenAI.client())
+        let request = streaming
+        let reader = Task { @Sendable in
+            let stream = try await cache.streamingCompletion(for: request, upstream: FakeOpenAI.client())
             for try await _ in stream.chunks {
                 firstChunk.withLock { $0 = true }
             }
