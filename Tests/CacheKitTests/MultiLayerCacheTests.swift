@@ -158,6 +158,59 @@ struct MultiLayerCacheTests {
         #expect(hung.injectedCount >= 2)
     }
 
+    /// A backend whose `set` waits at a gate the test opens, so a backfill can be held between its read of the
+    /// slower layer and its write into this one.
+    final class GatedBackend: CacheBackend, @unchecked Sendable {
+        let base: InMemoryCacheBackend
+        let gate = LockedState<(closed: Bool, waiting: CheckedContinuation<Void, Never>?)>((true, nil))
+        init(_ base: InMemoryCacheBackend) { self.base = base }
+        var name: String { "gated" }
+        var someoneIsWaiting: Bool { self.gate.withLock { $0.waiting != nil } }
+        func open() { self.gate.withLock { state in state.closed = false; let waiting = state.waiting; state.waiting = nil; return waiting }?.resume() }
+        func get(_ key: CacheKey) async throws -> CacheEntry? { try await self.base.get(key) }
+        func set(_ entry: CacheEntry, for key: CacheKey) async throws {
+            await withCheckedContinuation { continuation in
+                let wait = self.gate.withLock { state -> Bool in
+                    guard state.closed else { return false }
+                    state.waiting = continuation
+                    return true
+                }
+                if !wait { continuation.resume() }
+            }
+            try await self.base.set(entry, for: key)
+        }
+        func remove(_ key: CacheKey) async throws -> Bool { try await self.base.remove(key) }
+        func removeAll(taggedWith tag: String) async throws -> Int { try await self.base.removeAll(taggedWith: tag) }
+        func removeAll(in scope: CacheScope) async throws -> Int { try await self.base.removeAll(in: scope) }
+    }
+
+    @Test func aBackfillRacingAnInvalidationCannotResurrectTheEntry() async throws {
+        let l1 = GatedBackend(InMemoryCacheBackend(clock: self.clock))
+        let l2 = InMemoryCacheBackend(clock: self.clock)
+        let cache = self.makeCache(layers: [l1, l2])
+        let request = self.request("price of the widget")
+        let key = cache.key(for: request)
+        let now = self.clock.now()
+        try await l2.set(CacheEntry(value: ChatResponse(id: "old", model: "m", created: 0, content: "old price").jsonBytes(),
+                                    createdAt: now, expiresAt: now + .seconds(600), tags: ["widget"]), for: key)
+        // A read finds the entry in L2 and is held just before writing it back into L1.
+        let reader = Task { try await cache.lookup(request) }
+        while !l1.someoneIsWaiting { try await Task.sleep(for: .milliseconds(1)) }
+        let invalidated = LockedState(false)
+        let invalidation = Task {
+            _ = try await cache.invalidate(.tag("widget"))
+            invalidated.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!invalidated.withLock { $0 }, "the invalidation must wait for the read that began before it")
+        l1.open()
+        #expect(try await reader.value.outcome.source == .hitL2, "the read itself began before the invalidation")
+        try await invalidation.value
+        // After invalidate returned: no layer may serve the old answer.
+        #expect(try await l1.get(key) == nil, "the backfill resurrected the entry in L1")
+        #expect(try await cache.lookup(request).entry == nil)
+    }
+
     @Test func propagatePolicyThrowsTheLayerError() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         broken.inject(.fail)

@@ -36,6 +36,16 @@ public final class MultiLayerCache: Service, Sendable {
     let recorder: CacheStatisticsRecorder
     let flights: SingleFlight<FlightResult>
     let refreshes = LockedState(0)
+    /// Reads that may backfill faster layers, by invalidation epoch: an invalidation waits for the ones that began
+    /// before it, then clears the faster layers again, so a copy read before the removal cannot be written back
+    /// after it (see `removeEverywhere`).
+    let backfillWindows = LockedState(BackfillWindows())
+
+    struct BackfillWindows {
+        var epoch: UInt64 = 0
+        var active: [UInt64: Int] = [:]
+        var waiters: [(epoch: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    }
     var logger: Logger { self.configuration.logger }
 
     struct FlightResult: Sendable {
@@ -112,6 +122,8 @@ public final class MultiLayerCache: Service, Sendable {
         {
             lookup.queryText = query.text
             lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
+            let window = self.enterBackfillWindow()
+            defer { self.leaveBackfillWindow(window) }
             if let match = try await self.semanticLookup(&lookup, layer: semantic, control: control, now: now) {
                 lookup.entry = match.entry
                 lookup.outcome.source = .semanticHit
@@ -131,7 +143,12 @@ public final class MultiLayerCache: Service, Sendable {
 
     /// Reads the exact layers in order; backfills the faster ones on a hit in a slower one.
     func exactLookup(_ key: CacheKey, control: CacheControl, now: CacheTime, recording: Bool = true) async throws -> (Int, CacheEntry)? {
+        // Past the first layer a hit is backfilled: hold a backfill window from that read to the end (the L1 hit
+        // path takes none).
+        var window: UInt64?
+        defer { if let window { self.leaveBackfillWindow(window) } }
         for (index, layer) in self.configuration.layers.enumerated() {
+            if index == 1 { window = self.enterBackfillWindow() }
             let started = ContinuousClock.now
             let found: CacheEntry?
             do {
@@ -513,7 +530,61 @@ public final class MultiLayerCache: Service, Sendable {
                 try self.layerFailed(index, error, operation: "remove")
             }
         }
+        // A read that found the entry in a slower layer before it was removed may still write it back into a
+        // faster one. Wait for the reads that began before now, then clear the layers a backfill can reach again:
+        // after this returns, no read can see what was removed.
+        let layers = self.configuration.layers
+        if layers.count > 1 || self.configuration.semantic != nil {
+            await self.waitForEarlierBackfills()
+            let reachable = self.configuration.semantic != nil ? layers.count : layers.count - 1
+            for (index, layer) in layers.prefix(reachable).enumerated().reversed() {
+                if localOnly, layer.options.isShared { continue }
+                do {
+                    removed += try await withDeadline(layer.options.timeout, backend: layer.name) {
+                        try await Self.remove(target, from: layer.backend)
+                    }
+                } catch {
+                    try self.layerFailed(index, error, operation: "remove")
+                }
+            }
+        }
         return removed
+    }
+
+    func enterBackfillWindow() -> UInt64 {
+        self.backfillWindows.withLock { state in
+            state.active[state.epoch, default: 0] += 1
+            return state.epoch
+        }
+    }
+
+    func leaveBackfillWindow(_ epoch: UInt64) {
+        let ready = self.backfillWindows.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.active[epoch, default: 1] -= 1
+            if state.active[epoch] == 0 { state.active[epoch] = nil }
+            let oldest = state.active.keys.min() ?? .max
+            var ready: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard oldest >= waiter.epoch else { return false }
+                ready.append(waiter.continuation)
+                return true
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Starts a new epoch and returns once every backfill window of an earlier epoch has closed.
+    func waitForEarlierBackfills() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = self.backfillWindows.withLock { state -> Bool in
+                state.epoch += 1
+                if (state.active.keys.min() ?? .max) >= state.epoch { return true }
+                state.waiters.append((state.epoch, continuation))
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     static func remove(_ target: InvalidationTarget, from backend: any CacheBackend) async throws -> Int {
