@@ -114,6 +114,9 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
         ) { try CurlHandle() }
     }
 
+    /// Pool figures: open and idle transfers handles, waiters, handles created and destroyed.
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+
     public var model: String { self.configuration.embeddingModel }
     public var dimension: Int { self.configuration.embeddingDimension }
 

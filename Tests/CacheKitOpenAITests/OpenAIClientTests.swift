@@ -90,6 +90,42 @@ struct OpenAIClientTests {
         return chunks
     }
 
+    @Test func randomlyCancelledCallsNeverGetAnotherCallersAnswerAndThePoolRecovers() async throws {
+        let client = FakeOpenAI.client()
+        try FakeOpenAI.post("/_control", #"{"mode":"latency","latency_ms":40,"count":1000}"#)
+        var generator = SeededGenerator(seed: 2026)
+        let delays = (0..<200).map { _ in Int.random(in: 0...60, using: &generator) }
+        let wrong = LockedState(0), answered = LockedState(0), cancelled = LockedState(0)
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                let request = self.request("question \(i)")
+                let call = Task { try await client.complete(request) }
+                group.addTask {
+                    // Every other call is cancelled at a random point: before, during or after its transfer.
+                    if i % 2 == 0 {
+                        try? await Task.sleep(for: .milliseconds(delays[i]))
+                        call.cancel()
+                    }
+                    switch await call.result {
+                    case .success(let response):
+                        if response.text == "answer to: question \(i)" { answered.withLock { $0 += 1 } } else { wrong.withLock { $0 += 1 } }
+                    case .failure:
+                        cancelled.withLock { $0 += 1 }
+                    }
+                }
+            }
+        }
+        try FakeOpenAI.post("/_reset", "{}")
+        for i in 0..<20 {
+            #expect(try await client.complete(self.request("after \(i)")).text == "answer to: after \(i)")
+        }
+        let counters = client.poolCounters
+        print("libcurl cancellation: 200 calls, \(cancelled.withLock { $0 }) cancelled, \(answered.withLock { $0 }) answered, \(wrong.withLock { $0 }) wrong; pool open \(counters.open), destroyed \(counters.destroyed), waiters \(counters.waiters)")
+        #expect(wrong.withLock { $0 } == 0, "a caller received another caller's answer")
+        #expect(cancelled.withLock { $0 } > 0 && answered.withLock { $0 } >= 100)
+        #expect(counters.waiters == 0 && counters.open <= 8, "the pool is back to normal")
+    }
+
     @Test func identicalRequestsMakeOneUpstreamCallAndTheSecondIsServedFromL1() async throws {
         let cache = self.cache()
         let client = FakeOpenAI.client()
