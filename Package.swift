@@ -126,7 +126,7 @@ let package = Package(
             dependencies: ["CacheKitInvalidation", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitTesting"]
         ),
         .testTarget(name: "CacheKitPromptPrefixTests", dependencies: ["CacheKitPromptPrefix", "CacheKitTesting"]),
-        .testTarget(name: "CLITests", dependencies: ["cachekit", "CacheKit"]),
+        .testTarget(name: "CLITests", dependencies: ["cachekit", "CacheKit"], exclude: ["Fixtures"]),
         .testTarget(
             name: "CacheKitServerTests",
             dependencies: [

@@ -6,8 +6,9 @@ let package = Package(
     name: "CacheKitFuzz",
     dependencies: [.package(name: "CacheKit", path: "../")],
     targets: [
-        .executableTarget(name: "FuzzKey", dependencies: [.product(name: "CacheKit", package: "CacheKit")]),
-        .executableTarget(name: "FuzzEntry", dependencies: [.product(name: "CacheKit", package: "CacheKit")]),
-        .executableTarget(name: "FuzzSSE", dependencies: [.product(name: "CacheKitOpenAI", package: "CacheKit")]),
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzKey", dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit")]),
+        .executableTarget(name: "FuzzEntry", dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit")]),
+        .executableTarget(name: "FuzzSSE", dependencies: ["FuzzSupport", .product(name: "CacheKitOpenAI", package: "CacheKit")]),
     ]
 )

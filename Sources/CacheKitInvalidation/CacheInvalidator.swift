@@ -77,9 +77,8 @@ public final class CacheInvalidator: Sendable {
 
     private func invalidate(_ target: InvalidationTarget, reason: String, event: CacheEvent?) async throws -> Record {
         let removed = try await self.cache.invalidate(target)
-        let kind = Self.kind(of: target)
-        self.record(reason: reason, kind: kind, removed: removed)
-        var metadata: Logger.Metadata = ["reason": "\(reason)", "kind": "\(kind)", "target": "\(Self.describe(target))", "removed": "\(removed)"]
+        self.record(reason: reason, kind: target.kind, removed: removed)
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "kind": "\(target.kind)", "target": "\(target)", "removed": "\(removed)"]
         if let event { metadata["event"] = "\(event)" }
         self.logger.notice("cache invalidation", metadata: metadata)
         return Record(reason: reason, target: target, removed: removed)
@@ -93,19 +92,5 @@ public final class CacheInvalidator: Sendable {
         let dimensions = [("reason", reason), ("kind", kind)]
         Counter(label: "cachekit_invalidations_total", dimensions: dimensions).increment()
         Counter(label: "cachekit_invalidated_entries_total", dimensions: dimensions).increment(by: removed)
-    }
-
-    static func kind(of target: InvalidationTarget) -> String {
-        if target.key != nil { return "key" }
-        if target.tag != nil { return "tag" }
-        if target.scope != nil { return "scope" }
-        if target.pattern != nil { return "pattern" }
-        return "all_local"
-    }
-
-    /// The target for the audit log: tags and patterns in full (they are the audit trail), keys abbreviated.
-    static func describe(_ target: InvalidationTarget) -> String {
-        if let tag = target.tag { return "tag \(tag)" }
-        return target.description
     }
 }

@@ -47,7 +47,7 @@ public struct PrefixAuditor: Sendable {
             }
         }
         let tools = request["tools"]?.arrayValue ?? []
-        if tools != PromptBuilder.sortedTools(tools) { findings.append(.toolsNotSorted(names: tools.map(Self.toolName))) }
+        if tools != PromptBuilder.sortedTools(tools) { findings.append(.toolsNotSorted(names: tools.map(PromptBuilder.toolName))) }
         let tokens = staticSegments.reduce(0) { $0 + self.counter.count($1.text) }
         if tokens < self.minimumPrefixTokens { findings.append(.prefixTooShort(tokens: tokens, minimum: self.minimumPrefixTokens)) }
         return findings
@@ -123,8 +123,6 @@ public struct PrefixAuditor: Sendable {
         }
         return PrefixBreak(request: request, location: location, reason: .contentChanged, excerpt: excerpt)
     }
-
-    static func toolName(_ tool: JSONValue) -> String { tool["function"]?["name"]?.stringValue ?? tool["name"]?.stringValue ?? "?" }
 }
 
 /// Something in a request's static part that would break a shared prefix.

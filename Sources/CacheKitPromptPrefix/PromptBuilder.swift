@@ -56,9 +56,12 @@ public struct PromptBuilder: Sendable {
         return PromptLayout(request: request, staticPrefix: prefix)
     }
 
+    /// A tool's name: OpenAI's `function.name`, or a top-level `name` (Anthropic's shape); empty when neither.
+    static func toolName(_ tool: JSONValue) -> String { tool["function"]?["name"]?.stringValue ?? tool["name"]?.stringValue ?? "" }
+
     /// Tools in a stable order: by function name, then by their canonical bytes.
     public static func sortedTools(_ tools: [JSONValue]) -> [JSONValue] {
-        tools.map { ($0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue ?? "", $0.canonicalBytes(), $0) }
+        tools.map { (Self.toolName($0), $0.canonicalBytes(), $0) }
             .sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.lexicographicallyPrecedes($1.1) }
             .map(\.2)
     }

@@ -21,6 +21,7 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
     private let clock: any CacheClock
     private let logger: Logger
     private let entryPrefix: [UInt8]
+    private let tagPrefix: [UInt8]
     private let commands: Counter
     private let errors: Counter
 
@@ -30,6 +31,7 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
         self.clock = clock
         self.logger = logger
         self.entryPrefix = Array("\(configuration.keyPrefix):e:".utf8)
+        self.tagPrefix = Array("\(configuration.keyPrefix):t:".utf8)
         self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
             try RedisConnection(configuration)
         }
@@ -39,23 +41,22 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
 
     // MARK: Keys
 
+    /// `<prefix>:e:<scope id, 32 hex>:<digest, 64 hex>`.
     func entryKey(_ key: CacheKey) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(self.entryPrefix.count + 32 + 1 + 64)
-        Self.appendEntryKey(key, prefix: self.entryPrefix, to: &bytes)
-        return bytes
-    }
-
-    /// `<prefix><scope id, 32 hex>:<digest, 64 hex>`.
-    static func appendEntryKey(_ key: CacheKey, prefix: [UInt8], to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: prefix)
+        bytes.append(contentsOf: self.entryPrefix)
         key.scopeID.appendHex(to: &bytes, byteCount: 16)
         bytes.append(UInt8(ascii: ":"))
         key.digest.appendHex(to: &bytes)
+        return bytes
     }
 
+    /// `<prefix>:t:<SHA-256 of the tag, 64 hex>`.
     func tagKey(_ tag: String) -> [UInt8] {
-        Array("\(self.configuration.keyPrefix):t:\(Digest256(hashing: Array(tag.utf8)).hex)".utf8)
+        var bytes = self.tagPrefix
+        Digest256(hashing: Array(tag.utf8)).appendHex(to: &bytes)
+        return bytes
     }
 
     /// The `SCAN MATCH` pattern of a scope's entries, with glob characters of the prefix escaped.
@@ -112,9 +113,7 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
         let now = self.clock.now()
         // MULTI only when tags must change with their entries atomically; plain entries are one SET each.
         let transactional = entries.contains { !$0.entry.tags.isEmpty }
-        let entryPrefix = self.entryPrefix
-        let tagPrefix = Array("\(self.configuration.keyPrefix):t:".utf8)
-        // Encoded on the connection's thread straight into the pipeline buffer: no array per command or entry.
+        // Encoded on the connection's thread straight into the pipeline buffer: no array per command or value.
         let replies = try await self.run { connection throws(CacheError) in
             try connection.pipeline { encoder, flush throws(CacheError) in
                 if transactional {
@@ -122,26 +121,26 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
                     encoder.argument("MULTI".utf8)
                 }
                 for (key, entry) in entries {
+                    let redisKey = self.entryKey(key)
                     let ttl = Int((entry.staleUntil - now).milliseconds)
                     guard ttl > 0 else {
                         encoder.command(2)
                         encoder.argument("DEL".utf8)
-                        encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                        encoder.argument(redisKey)
                         continue
                     }
                     encoder.command(5)
                     encoder.argument("SET".utf8)
-                    encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                    encoder.argument(redisKey)
                     encoder.argument(count: CacheEntryCodec.encodedCount(entry)) { CacheEntryCodec.encode(entry, appendingTo: &$0) }
                     encoder.argument("PX".utf8)
                     encoder.argument(ttl)
                     for tag in Set(entry.tags) {
-                        var tagKey = tagPrefix
-                        Digest256(hashing: Array(tag.utf8)).appendHex(to: &tagKey)
+                        let tagKey = self.tagKey(tag)
                         encoder.command(3)
                         encoder.argument("SADD".utf8)
                         encoder.argument(tagKey)
-                        encoder.argument(count: entryPrefix.count + 32 + 1 + 64) { Self.appendEntryKey(key, prefix: entryPrefix, to: &$0) }
+                        encoder.argument(redisKey)
                         // A new set has no TTL (NX sets it); an existing one only ever lives longer (GT).
                         for condition in ["NX", "GT"] {
                             encoder.command(4)
@@ -185,29 +184,31 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
     }
 
     public func removeAll(in scope: CacheScope) async throws -> Int {
-        let pattern = self.scopePattern(scope)
-        var cursor: [UInt8] = Array("0".utf8)
-        var removed = 0
-        repeat {
-            let current = cursor
-            let reply = try await self.run { connection throws(CacheError) in
-                try connection.execute([Array("SCAN".utf8), current, Array("MATCH".utf8), pattern, Array("COUNT".utf8), Array("1000".utf8)])
-            }
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].bytes, let keys = parts[1].array else {
-                throw CacheError(.commandFailed, "SCAN returned an unexpected reply", backend: self.name)
-            }
-            removed += try await self.delete(keys.compactMap(\.bytes))
-            cursor = next
-        } while cursor != Array("0".utf8)
-        return removed
+        try await self.scan(scope) { keys in try await self.delete(keys) }
     }
 
-    /// SCANs the scope's keys, reads each batch with MGET and deletes the entries `predicate` selects: O(n) in the
-    /// scope's entries (see `ContentRemovable`). A corrupt entry is left to its own TTL and the next read.
+    /// Reads each SCAN batch with MGET and deletes the entries `predicate` selects: O(n) in the scope's entries
+    /// (see `ContentRemovable`). A corrupt entry is left to its own TTL and the next read.
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        try await self.scan(scope) { keys in
+            let values = try await self.run { connection throws(CacheError) in try connection.execute([Array("MGET".utf8)] + keys) }
+            guard let entries = values.array, entries.count == keys.count else {
+                throw CacheError(.commandFailed, "MGET returned an unexpected reply", backend: self.name)
+            }
+            let doomed = zip(keys, entries).compactMap { key, value -> [UInt8]? in
+                guard let entry = try? self.decode(value) else { return nil }
+                return predicate(entry) ? key : nil
+            }
+            return try await self.delete(doomed)
+        }
+    }
+
+    /// Walks the scope's entry keys with `SCAN MATCH` (never `KEYS`), handing each non-empty batch to `body`;
+    /// returns the sum of what `body` returned.
+    private func scan(_ scope: CacheScope, _ body: ([[UInt8]]) async throws -> Int) async throws -> Int {
         let pattern = self.scopePattern(scope)
         var cursor: [UInt8] = Array("0".utf8)
-        var removed = 0
+        var total = 0
         repeat {
             let current = cursor
             let reply = try await self.run { connection throws(CacheError) in
@@ -216,20 +217,10 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
             guard let parts = reply.array, parts.count == 2, let next = parts[0].bytes, let keys = parts[1].array?.compactMap(\.bytes) else {
                 throw CacheError(.commandFailed, "SCAN returned an unexpected reply", backend: self.name)
             }
-            if !keys.isEmpty {
-                let values = try await self.run { connection throws(CacheError) in try connection.execute([Array("MGET".utf8)] + keys) }
-                guard let entries = values.array, entries.count == keys.count else {
-                    throw CacheError(.commandFailed, "MGET returned an unexpected reply", backend: self.name)
-                }
-                let doomed = zip(keys, entries).compactMap { key, value -> [UInt8]? in
-                    guard let entry = try? self.decode(value) else { return nil }
-                    return predicate(entry) ? key : nil
-                }
-                removed += try await self.delete(doomed)
-            }
+            if !keys.isEmpty { total += try await body(keys) }
             cursor = next
         } while cursor != Array("0".utf8)
-        return removed
+        return total
     }
 
     private func delete(_ keys: [[UInt8]]) async throws -> Int {

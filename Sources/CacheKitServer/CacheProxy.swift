@@ -1,7 +1,7 @@
 import CacheKit
 import CacheKitInvalidation
 import CacheKitOpenAI
-import Crypto
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -97,7 +97,7 @@ public final class CacheProxy: Sendable {
         do {
             if chat.body["stream"]?.boolValue == true {
                 let stream = try await self.cache.streamingCompletion(for: chat, in: scope, control: control, upstream: self.upstream)
-                var headers = self.headers(for: stream.outcome, key: self.cache.key(for: chat, in: scope))
+                var headers = self.headers(for: stream.outcome)
                 headers[.contentType] = "text/event-stream"
                 headers[.cacheControl] = "no-cache"
                 let chunks = stream.chunks
@@ -121,7 +121,7 @@ public final class CacheProxy: Sendable {
                 })
             }
             let result = try await self.cache.completion(for: chat, in: scope, control: control, upstream: self.upstream)
-            var headers = self.headers(for: result.outcome, key: self.cache.key(for: chat, in: scope))
+            var headers = self.headers(for: result.outcome)
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: result.response.jsonBytes())))
         } catch let error as OpenAIError {
@@ -131,10 +131,10 @@ public final class CacheProxy: Sendable {
         }
     }
 
-    func headers(for outcome: CacheOutcome, key: CacheKey) -> HTTPFields {
+    func headers(for outcome: CacheOutcome) -> HTTPFields {
         var headers = HTTPFields()
         headers[.cachekitStatus] = outcome.source.description
-        headers[.cachekitKey] = key.digest.hex
+        if let key = outcome.key { headers[.cachekitKey] = key.digest.hex }
         if let similarity = outcome.similarity { headers[.cachekitSimilarity] = String(similarity) }
         if let age = outcome.entryAge { headers[.age] = String(age.components.seconds) }
         return headers
@@ -152,7 +152,7 @@ public final class CacheProxy: Sendable {
     static func control(from headers: HTTPFields) throws -> CacheKit.CacheControl {
         var control = CacheKit.CacheControl()
         for directive in (headers[.cacheControl] ?? "").split(separator: ",") {
-            let part = directive.trimmingCharacters(in: " ").lowercased()
+            let part = directive.trimmingCharacters(in: .whitespaces).lowercased()
             if part == "no-cache" { control.noCache = true }
             else if part == "no-store" { control.noStore = true }
             else if part.hasPrefix("max-age=") {
@@ -161,11 +161,11 @@ public final class CacheProxy: Sendable {
             }
         }
         if let ttl = headers[.cachekitTTL] {
-            guard let seconds = Int(ttl.trimmingCharacters(in: " ")), seconds > 0 else { throw ProxyError(.badRequest, "x-cachekit-ttl must be a positive number of seconds") }
+            guard let seconds = Int(ttl.trimmingCharacters(in: .whitespaces)), seconds > 0 else { throw ProxyError(.badRequest, "x-cachekit-ttl must be a positive number of seconds") }
             control.ttl = .seconds(seconds)
         }
         if let refresh = headers[.cachekitForceRefresh], ["1", "true", "yes"].contains(refresh.lowercased()) { control.noCache = true }
-        if let tags = headers[.cachekitTags] { control.tags = tags.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty } }
+        if let tags = headers[.cachekitTags] { control.tags = tags.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
         return control
     }
 
@@ -302,10 +302,4 @@ extension HTTPField.Name {
     static let cachekitTTL = HTTPField.Name("x-cachekit-ttl")!
     static let cachekitForceRefresh = HTTPField.Name("x-cachekit-force-refresh")!
     static let cachekitTags = HTTPField.Name("x-cachekit-tags")!
-}
-
-extension StringProtocol {
-    func trimmingCharacters(in character: Character) -> String {
-        String(self.drop { $0 == character }.reversed().drop { $0 == character }.reversed())
-    }
 }

@@ -50,6 +50,8 @@ public struct CacheOutcome: Sendable, CustomStringConvertible {
 
     /// Where the answer came from.
     public var source: Source
+    /// The request's exact key (set by `MultiLayerCache`; `cachekit serve` sends it as `x-cachekit-key`).
+    public var key: CacheKey?
     /// The layer's name, for hits.
     public var layerName: String?
     /// Cosine similarity of a semantic hit.

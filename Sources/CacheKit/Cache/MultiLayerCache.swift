@@ -100,6 +100,7 @@ public final class MultiLayerCache: Service, Sendable {
             key: key, scope: scope, decision: decision, control: control, semantic: nil
         )
         lookup.outcome.skipReason = decision.skipReason
+        lookup.outcome.key = key
         guard decision.read else { return lookup }
 
         let now = self.configuration.clock.now()
@@ -116,11 +117,9 @@ public final class MultiLayerCache: Service, Sendable {
 
         // On the miss path only (the hit path stays free of it): the text stored with the answer, for patterns,
         // write rules and re-ranking.
-        lookup.queryText = request.lastUserText
-        if let semantic = self.configuration.semantic,
-            let query = self.configuration.keyer.semanticQuery(for: request, in: scope)
-        {
-            lookup.queryText = query.text
+        let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
+        lookup.queryText = query?.text ?? request.lastUserText
+        if let semantic = self.configuration.semantic, let query {
             lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
             let window = self.enterBackfillWindow()
             defer { self.leaveBackfillWindow(window) }
@@ -493,7 +492,7 @@ public final class MultiLayerCache: Service, Sendable {
     public func invalidate(_ target: InvalidationTarget) async throws -> Int {
         let removed = try await self.traced("cachekit.invalidate") { span in
             let removed = try await self.removeEverywhere(target)
-            span?.attributes["cachekit.target"] = target.key != nil ? "key" : target.tag != nil ? "tag" : target.scope != nil ? "scope" : target.pattern != nil ? "pattern" : "all_local"
+            span?.attributes["cachekit.target"] = target.kind
             span?.attributes["cachekit.removed"] = removed
             return removed
         }
@@ -520,7 +519,24 @@ public final class MultiLayerCache: Service, Sendable {
                 try self.semanticFailed(error, operation: "remove")
             }
         }
-        for (index, layer) in self.configuration.layers.enumerated().reversed() {
+        let layers = self.configuration.layers
+        removed += try await self.remove(target, fromLayers: layers.indices, localOnly: localOnly)
+        // A read that found the entry in a slower layer before it was removed may still write it back into a
+        // faster one. Wait for the reads that began before now, then clear the layers a backfill can reach again:
+        // after this returns, no read can see what was removed.
+        if layers.count > 1 || self.configuration.semantic != nil {
+            await self.waitForEarlierBackfills()
+            let reachable = self.configuration.semantic != nil ? layers.count : layers.count - 1
+            removed += try await self.remove(target, fromLayers: 0..<reachable, localOnly: localOnly)
+        }
+        return removed
+    }
+
+    /// Removes `target` from the exact layers in `indices`, slowest first.
+    private func remove(_ target: InvalidationTarget, fromLayers indices: Range<Int>, localOnly: Bool) async throws -> Int {
+        var removed = 0
+        for index in indices.reversed() {
+            let layer = self.configuration.layers[index]
             if localOnly, layer.options.isShared { continue }
             do {
                 removed += try await withDeadline(layer.options.timeout, backend: layer.name) {
@@ -528,24 +544,6 @@ public final class MultiLayerCache: Service, Sendable {
                 }
             } catch {
                 try self.layerFailed(index, error, operation: "remove")
-            }
-        }
-        // A read that found the entry in a slower layer before it was removed may still write it back into a
-        // faster one. Wait for the reads that began before now, then clear the layers a backfill can reach again:
-        // after this returns, no read can see what was removed.
-        let layers = self.configuration.layers
-        if layers.count > 1 || self.configuration.semantic != nil {
-            await self.waitForEarlierBackfills()
-            let reachable = self.configuration.semantic != nil ? layers.count : layers.count - 1
-            for (index, layer) in layers.prefix(reachable).enumerated().reversed() {
-                if localOnly, layer.options.isShared { continue }
-                do {
-                    removed += try await withDeadline(layer.options.timeout, backend: layer.name) {
-                        try await Self.remove(target, from: layer.backend)
-                    }
-                } catch {
-                    try self.layerFailed(index, error, operation: "remove")
-                }
             }
         }
         return removed

@@ -184,7 +184,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
 
     /// Appends a string with RFC 8785 escaping: `"` `\\` and control characters only.
     public mutating func write(string: String) {
-        let written = string.utf8.withContiguousStorageIfAvailable { self.writeEscaped(UnsafeRawBufferPointer($0)) }
+        let written: Void? = string.utf8.withContiguousStorageIfAvailable { self.writeEscaped(UnsafeRawBufferPointer($0)) }
         if written == nil { Array(string.utf8).withUnsafeBytes { self.writeEscaped($0) } }
     }
 

@@ -37,10 +37,21 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
     /// Whether this targets every local entry.
     public var isEverythingLocal: Bool { self.base == .everythingLocal }
 
+    /// `key`, `tag`, `scope`, `pattern` or `all_local`: a label for logs, metrics and spans.
+    public var kind: String {
+        switch self.base {
+        case .key: "key"
+        case .tag: "tag"
+        case .scope: "scope"
+        case .pattern: "pattern"
+        case .everythingLocal: "all_local"
+        }
+    }
+
     public var description: String {
         switch self.base {
         case .key(let key): "key \(key)"
-        case .tag: "tag"
+        case .tag(let tag): "tag \(tag)"
         case .scope(let scope): "scope \(scope)"
         case .pattern(let pattern, let scope): "pattern \(pattern) in \(scope)"
         case .everythingLocal: "everything local"
