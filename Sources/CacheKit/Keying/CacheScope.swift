@@ -20,7 +20,7 @@ public struct CacheScope: Sendable, Hashable, CustomStringConvertible {
         self.version = version
         var writer = CanonicalJSONWriter(capacity: 64)
         writer.write(JSONValue.array([.string(tenant), .string(namespace), .string(version)]))
-        self.id = Digest256(hashing: writer.bytes)
+        self.id = writer.withBytes { Digest256(hashing: $0) }
     }
 
     /// The scope with everything defaulted: tenant `default`, namespace `default`, version `1`.

@@ -22,7 +22,7 @@ public struct CachingEmbeddingProvider: EmbeddingProvider {
     func key(for text: String) -> CacheKey {
         var writer = CanonicalJSONWriter(capacity: text.utf8.count + 64)
         writer.write(JSONValue.array([.string("embedding"), .string(self.base.model), .string(text)]))
-        return CacheKey(digest: Digest256(hashing: writer.bytes), scopeID: Self.scope.id)
+        return CacheKey(digest: writer.withBytes { Digest256(hashing: $0) }, scopeID: Self.scope.id)
     }
 
     /// Embeds the texts that are not cached (in one batch), and caches them. A failing cache is a miss.
