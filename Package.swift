@@ -28,6 +28,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CCacheKitCRC32C"),
+        .target(name: "CCacheKitKernels"),
         .target(
             name: "CacheKit",
             dependencies: [
@@ -103,7 +104,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
-        .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS"]),
+        .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS", "CCacheKitKernels"]),
         .target(
             name: "CacheKitInvalidation",
             dependencies: ["CacheKit", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
@@ -137,7 +138,7 @@ let package = Package(
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),
         .testTarget(
             name: "CacheKitEmbeddingsTests",
-            dependencies: ["CacheKitEmbeddings", "CacheKitMemory", "CacheKitTesting"],
+            dependencies: ["CacheKitEmbeddings", "CCacheKitKernels", "CacheKitMemory", "CacheKitTesting"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "CacheKitOpenAITests", dependencies: ["CacheKitOpenAI", "CacheKitMemory", "CacheKitTesting"]),

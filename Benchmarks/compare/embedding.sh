@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local embedding latency, CacheKitEmbeddings (Swift + OpenBLAS) against the sentence-transformers library
 # (PyTorch, CPU) on the same model, the same texts and the same machine, in one run: one 17-token query
-# (batch 1) and 32 queries (batch 32), medians of 30 runs.
+# (batch 1) and 32 queries (batch 32), medians of 30 runs; CacheKit with its half-precision panel kernels (the
+# default) and with OpenBLAS.
 # ST_PYTHON: a python with sentence-transformers; default: a venv made here with torch (CPU) and the library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,6 @@ import json, sys
 o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"one query ({int(o['tokens'])} tokens): CacheKit {o['single_ms']:.2f} ms   sentence-transformers {t['single_ms']:.2f} ms   ratio {t['single_ms']/o['single_ms']:.2f}x")
 print(f"32 queries (batch 32):     CacheKit {o['batch32_ms']:.1f} ms ({o['batch32_per_query_ms']:.2f} ms/query)   sentence-transformers {t['batch32_ms']:.1f} ms   ratio {t['batch32_ms']/o['batch32_ms']:.2f}x")
+if 'blas_single_ms' in o:
+    print(f"same encoder with OpenBLAS products (same process): one query {o['blas_single_ms']:.2f} ms ({o['blas_single_ms']/o['single_ms']:.2f}x the panel kernels' time), batch 32 {o['blas_batch32_ms']:.1f} ms ({o['blas_batch32_ms']/o['batch32_ms']:.2f}x)")
 PY

@@ -19,9 +19,11 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
     ///
     /// - Parameters:
     ///   - directory: a sentence-transformers folder.
-    ///   - threads: how many embedding calls may compute at once. Default 1 (OpenBLAS already uses every core).
+    ///   - threads: how many embedding calls may compute at once. Default 1 (each call already uses two cores).
+    ///   - products: how the matrix products are computed; default: CacheKit's half-precision panel kernels where
+    ///     the processor has AVX2/FMA/F16C, else OpenBLAS.
     /// - Throws: `CacheError` `.invalidConfiguration` naming the missing or malformed file.
-    public init(directory: String, threads: Int = 1) throws(CacheError) {
+    public init(directory: String, threads: Int = 1, products: EmbeddingMatrixProducts = .automatic) throws(CacheError) {
         let folder = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         func read(_ name: String) throws(CacheError) -> Data {
             guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else {
@@ -54,7 +56,7 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
         let vocabulary = String(decoding: try read("vocab.txt"), as: UTF8.self)
         let lowercases = (try? json("tokenizer_config.json"))?["do_lower_case"]?.boolValue ?? true
         self.tokenizer = try WordPieceTokenizer(vocabulary: vocabulary, lowercases: lowercases, maximumLength: maximumLength)
-        self.encoder = try BertEncoder(config: config, weights: try SafeTensors(data: try read("model.safetensors")))
+        self.encoder = try BertEncoder(config: config, weights: try SafeTensors(data: try read("model.safetensors")), products: products)
         self.model = (config["_name_or_path"]?.stringValue).map { "local:" + $0 } ?? "local:" + (folder.split(separator: "/").last.map(String.init) ?? "model")
         self.threads = BlockingThreadPool(threadCount: max(1, threads), name: "ck-embed")
     }

@@ -185,12 +185,11 @@ func memoryIndexBenchmark(count: Int, directory: String) async throws {
     ]).canonicalBytes(), as: UTF8.self))
 }
 
-/// Local embedding latency: one 16-token query (batch 1) and 32 queries (batch 32), medians of 30 runs.
+/// Local embedding latency: one 16-token query (batch 1) and 32 queries (batch 32), medians of 30 runs, with
+/// CacheKit's panel kernels (the default) and with OpenBLAS in the same process.
 func embeddingBenchmark(directory: String) throws {
-    let provider = try LocalEmbeddingProvider(directory: directory)
     let query = "How do I reset the password of my account on the mobile app today?"
     let batch = (0..<32).map { "Question number \($0): how do I reset the password of my account today?" }
-    _ = provider.embedNow([query])
     func median(_ body: () -> Void) -> Double {
         var samples: [Double] = []
         for _ in 0..<30 {
@@ -200,12 +199,20 @@ func embeddingBenchmark(directory: String) throws {
         }
         return samples.sorted()[15]
     }
-    let single = median { _ = provider.embedNow([query]) }
-    let many = median { _ = provider.embedNow(batch) }
-    print(String(decoding: JSONValue.object([
-        "tokens": .number(Double(provider.tokenizer.encode(query).count)),
-        "single_ms": .number(single), "batch32_ms": .number(many), "batch32_per_query_ms": .number(many / 32),
-    ]).canonicalBytes(), as: UTF8.self))
+    var figures: [String: JSONValue] = [:]
+    var modes = [("", EmbeddingMatrixProducts.automatic), ("blas_", .blas)]
+    if let only = ProcessInfo.processInfo.environment["BENCH_EMBED_ONLY"] { modes = modes.filter { $0.0 == only } }
+    for (name, products) in modes {
+        let provider = try LocalEmbeddingProvider(directory: directory, products: products)
+        _ = provider.embedNow([query])
+        let single = median { _ = provider.embedNow([query]) }
+        let many = median { _ = provider.embedNow(batch) }
+        figures["tokens"] = .number(Double(provider.tokenizer.encode(query).count))
+        figures[name + "single_ms"] = .number(single)
+        figures[name + "batch32_ms"] = .number(many)
+        figures[name + "batch32_per_query_ms"] = .number(many / 32)
+    }
+    print(String(decoding: JSONValue.object(figures).canonicalBytes(), as: UTF8.self))
 }
 
 /// L2 hits through MultiLayerCache (Redis only, one client, 2 KB value) and pipelined bulk warm-up, as ops/s.
