@@ -33,6 +33,7 @@ public enum StatisticsJSON {
             object["semantic"] = [
                 "lookups": .number(Double(semantic.lookups)), "hits": .number(Double(semantic.hits)), "misses": .number(Double(semantic.misses)),
                 "errors": .number(Double(semantic.errors)), "near_misses": .number(Double(semantic.nearMisses)),
+                "ambiguous": .number(Double(semantic.ambiguous)),
                 "latency": latency(semantic.latency), "embedding_latency": latency(semantic.embeddingLatency),
             ]
         }

@@ -11,9 +11,9 @@ struct CalibrateCommand: AsyncParsableCommand {
         discussion: """
             Reads a JSON array of {"origin", "similar"} pairs (GPTCache's benchmark format, e.g. \
             ../shared/data/gptcache-mock-pairs.json). Every origin is stored in a semantic index under its own \
-            answer; every paraphrase is a query, correct when it is served its own pair's answer. The threshold is \
-            chosen on the first half of the queries (--criterion) and reported on the second half, next to \
-            GPTCache's published counts on the same data.
+            answer; every paraphrase is a query, correct when it is served its own pair's answer. The threshold and \
+            the ambiguity margin are chosen on the first half of the queries and reported on the second half (and \
+            the other way round), next to GPTCache's published counts on the same data.
             """
     )
 
@@ -50,12 +50,13 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Flag(help: "Choose the threshold counting a served twin origin (same text, other id) as correct.")
     var byAnswerText = false
 
+    @Option(help: "Use this ambiguity margin (SemanticRerank.ambiguityMargin) instead of choosing one from 0 to 0.05 on the calibration half.")
+    var ambiguityMargin: Float?
+
     func run() async throws {
         guard let directory = self.model ?? ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"] else {
             throw CLIError("no model: pass --model DIR or set CACHEKIT_MODEL_DIR (./scripts/fetch-model prints one)")
         }
-        let embedder: LocalEmbeddingProvider
-        do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
         let value: JSONValue
         do { value = try JSONValue(parsing: try readInput(self.pairs)) } catch let error as JSONParsingError {
             throw CLIError("\(self.pairs): \(error.description)")
@@ -70,6 +71,9 @@ struct CalibrateCommand: AsyncParsableCommand {
             origins.append(origin)
             similars.append(similar)
         }
+        // The pairs are read first: a malformed file fails before the model is loaded.
+        let embedder: LocalEmbeddingProvider
+        do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
         let started = ContinuousClock.now
         var originVectors: [[Float]] = []
         var queryVectors: [[Float]] = []
@@ -90,33 +94,66 @@ struct CalibrateCommand: AsyncParsableCommand {
             let entry = CacheEntry(value: Array(String(i).utf8), createdAt: now, expiresAt: now + .seconds(3600), queryText: origins[i])
             try await index.insert(SemanticRecord(key: key(i), partition: partition, vector: vector, entry: entry))
         }
-        var samples: [ThresholdCalibrator.Sample] = []
-        // The data repeats some origins under two ids: serving the twin is the same answer, though GPTCache counts
-        // it wrong. `samples` counts by id as GPTCache does; `sameAnswer` counts by the served origin's text.
-        var sameAnswer: [ThresholdCalibrator.Sample] = []
         // The same candidates and scoring as the semantic layer: top 5 re-ranked by word overlap, or top 1.
-        let rerank = self.noRerank ? nil : SemanticRerank(lexicalWeight: self.lexicalWeight)
+        let candidateCount = self.noRerank ? 1 : SemanticRerank().candidates
+        var candidates: [[SemanticMatch]] = []
         for (i, vector) in queryVectors.enumerated() {
-            let matches = try await index.search(
-                SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: rerank?.candidates ?? 1)
-            ).filter { self.allowOtherNumbers || SemanticRerank.numbers($0.entry.queryText ?? "") == SemanticRerank.numbers(similars[i]) }
-            let best = rerank.flatMap { $0.best(of: matches, query: similars[i]) } ?? matches.first.map { ($0, $0.similarity) }
-            samples.append(.init(similarity: best?.score ?? -1, correct: best?.match.key == key(i)))
-            sameAnswer.append(.init(similarity: best?.score ?? -1, correct: best?.match.entry.queryText == origins[i]))
+            candidates.append(
+                try await index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: candidateCount))
+                    .filter { self.allowOtherNumbers || SemanticRerank.numbers($0.entry.queryText ?? "") == SemanticRerank.numbers(similars[i]) }
+            )
         }
-        let allSameAnswer = ThresholdCalibrator(samples: sameAnswer)
-        let allByID = ThresholdCalibrator(samples: samples)
-        let labels = self.byAnswerText ? sameAnswer : samples
-        let half = labels.count / 2
-        let calibration = ThresholdCalibrator(samples: Array(labels[..<half]))
-        let holdout = ThresholdCalibrator(samples: Array(labels[half...]))
-        let all = self.byAnswerText ? allSameAnswer : allByID
-        let sweep = calibration.sweep(from: 0.5, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.01)
+        // The data repeats some origins under two ids: serving the twin is the same answer, though GPTCache counts
+        // it wrong. `byID` counts by id as GPTCache does; `byText` counts by the served origin's text. An ambiguous
+        // lookup is a miss at every threshold.
+        func samples(margin: Float) -> (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample]) {
+            let rerank = SemanticRerank(lexicalWeight: self.lexicalWeight, ambiguityMargin: margin)
+            var byID: [ThresholdCalibrator.Sample] = [], byText: [ThresholdCalibrator.Sample] = []
+            for (i, matches) in candidates.enumerated() {
+                let choice: (match: SemanticMatch, score: Float)?
+                if self.noRerank {
+                    choice = matches.first.map { ($0, $0.similarity) }
+                } else {
+                    choice = rerank.choose(from: matches, query: similars[i]).flatMap { $0.isAmbiguous ? nil : ($0.match, $0.score) }
+                }
+                byID.append(.init(similarity: choice?.score ?? -2, correct: choice?.match.key == key(i)))
+                byText.append(.init(similarity: choice?.score ?? -2, correct: choice?.match.entry.queryText == origins[i]))
+            }
+            return (byID, byText)
+        }
+        let rerank = self.noRerank ? nil : SemanticRerank(lexicalWeight: self.lexicalWeight)
+        let top = 1.0 + (rerank?.lexicalWeight ?? 0)
         let criterion: ThresholdCalibrator.Criterion = self.maxF1 ? .maximumF1 : .highestHitRate(minimumPrecision: self.minimumPrecision)
-        guard let chosen = calibration.best(by: criterion, in: sweep) else {
+        let margins: [Float] = self.noRerank ? [0] : self.ambiguityMargin.map { [$0] } ?? stride(from: 0, through: 0.0501, by: 0.005).map { Float($0) }
+        // Calibrate on one half (margin and threshold together), report on the other.
+        func fold(calibrateOn first: Bool) -> (margin: Float, chosen: ThresholdCalibrator.Point, sweep: [ThresholdCalibrator.Point], report: ThresholdCalibrator.Point)? {
+            var best: (margin: Float, chosen: ThresholdCalibrator.Point, sweep: [ThresholdCalibrator.Point], report: ThresholdCalibrator.Point)?
+            for margin in margins {
+                let labels = self.byAnswerText ? samples(margin: margin).byText : samples(margin: margin).byID
+                let half = labels.count / 2
+                let (calibrationSamples, holdoutSamples) = first ? (labels[..<half], labels[half...]) : (labels[half...], labels[..<half])
+                let calibration = ThresholdCalibrator(samples: Array(calibrationSamples))
+                let sweep = calibration.sweep(from: 0.5, through: top, step: 0.01)
+                guard let chosen = calibration.best(by: criterion, in: sweep) else { continue }
+                let better = best.map { self.maxF1 ? chosen.f1 > $0.chosen.f1 : chosen.hitRate > $0.chosen.hitRate } ?? true
+                if better { best = (margin, chosen, sweep, ThresholdCalibrator(samples: Array(holdoutSamples)).evaluate(at: chosen.threshold)) }
+            }
+            return best
+        }
+        guard let forward = fold(calibrateOn: true) else {
             throw CLIError("no threshold reaches precision \(self.minimumPrecision) on the calibration half")
         }
-        let report = holdout.evaluate(at: chosen.threshold)
+        let backward = fold(calibrateOn: false)
+        let (chosen, sweep, report) = (forward.chosen, forward.sweep, forward.report)
+        let (allByID, allSameAnswer) = { (s: (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample])) in
+            (ThresholdCalibrator(samples: s.byID), ThresholdCalibrator(samples: s.byText))
+        }(samples(margin: forward.margin))
+        // GPTCache's operating points are compared without the ambiguity check, so that every hit rate is reachable.
+        let (plainByID, plainByText) = { (s: (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample])) in
+            (ThresholdCalibrator(samples: s.byID), ThresholdCalibrator(samples: s.byText))
+        }(samples(margin: 0))
+        let all = self.byAnswerText ? allSameAnswer : allByID
+        let half = candidates.count / 2
 
         if let table = self.table {
             var csv = "threshold,queries,correct_hits,wrong_hits,misses,hit_rate,precision,recall,f1\n"
@@ -136,8 +173,10 @@ struct CalibrateCommand: AsyncParsableCommand {
         func matching(hitRate: Double, in points: [ThresholdCalibrator.Point]) -> ThresholdCalibrator.Point? {
             points.last { $0.hitRate >= hitRate }
         }
-        let fineByID = allByID.sweep(from: -1, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.001)
-        let fineByText = allSameAnswer.sweep(from: -1, through: 1.0 + (rerank?.lexicalWeight ?? 0), step: 0.001)
+        let fineByID = plainByID.sweep(from: -1, through: top, step: 0.001)
+        let fineByText = plainByText.sweep(from: -1, through: top, step: 0.001)
+        let marginByID = allByID.sweep(from: -1, through: top, step: 0.001)
+        let marginByText = allSameAnswer.sweep(from: -1, through: top, step: 0.001)
         if self.json {
             func point(_ p: ThresholdCalibrator.Point?) -> JSONValue {
                 guard let p else { return .null }
@@ -149,9 +188,13 @@ struct CalibrateCommand: AsyncParsableCommand {
             let summary: JSONValue = [
                 "model": .string(embedder.model), "pairs": .number(Double(items.count)), "embedding_seconds": .number(embedSeconds),
                 "rerank": rerank.map { .number(Double($0.lexicalWeight)) } ?? .null, "labels": .string(self.byAnswerText ? "answer_text" : "pair_id"),
+                "ambiguity_margin": .number(Double(forward.margin)),
                 "chosen": point(chosen), "holdout": point(report), "chosen_all_pairs": point(all.evaluate(at: chosen.threshold)),
+                "reverse_fold": backward.map { ["ambiguity_margin": .number(Double($0.margin)), "chosen": point($0.chosen), "holdout": point($0.report)] } ?? .null,
                 "at_gptcache_hit_rates_by_id": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: fineByID)) }),
                 "at_gptcache_hit_rates_by_answer_text": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: fineByText)) }),
+                "at_gptcache_hit_rates_with_margin_by_id": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: marginByID)) }),
+                "at_gptcache_hit_rates_with_margin_by_answer_text": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: marginByText)) }),
             ]
             print(String(decoding: summary.canonicalBytes(), as: UTF8.self))
             return
@@ -160,24 +203,37 @@ struct CalibrateCommand: AsyncParsableCommand {
         print("Model \(embedder.model); \(items.count) pairs embedded in \(String(format: "%.1f", embedSeconds)) s; "
             + (rerank.map { "top \($0.candidates) re-ranked by word overlap (weight \($0.lexicalWeight))" } ?? "nearest neighbour by cosine") + ".")
         print("Labels: " + (self.byAnswerText ? "correct when the served origin has the query's own origin text (twins count as right)" : "correct when the served origin is the query's own pair (as GPTCache counts)"))
-        print("Calibration half (\(half) queries): chosen threshold \(chosen.threshold) (\(self.maxF1 ? "max F1" : "lowest with precision ≥ \(self.minimumPrecision)"))")
-        print("Held-out half (\(labels.count - half) queries) at \(chosen.threshold): hit rate \(pct(report.hitRate)), precision \(pct(report.precision)), "
-            + "\(report.correctHits) correct, \(report.wrongHits) wrong, \(report.misses) misses")
+        func describe(_ fold: (margin: Float, chosen: ThresholdCalibrator.Point, sweep: [ThresholdCalibrator.Point], report: ThresholdCalibrator.Point), _ calibration: String, _ holdout: String) {
+            print("Calibration on the \(calibration) half: threshold \(fold.chosen.threshold), ambiguity margin \(fold.margin) "
+                + "(\(self.maxF1 ? "max F1" : "highest hit rate with precision ≥ \(self.minimumPrecision)")): hit rate \(pct(fold.chosen.hitRate)), precision \(pct(fold.chosen.precision))")
+            print("  held-out \(holdout) half: hit rate \(pct(fold.report.hitRate)), precision \(pct(fold.report.precision)), "
+                + "\(fold.report.correctHits) correct, \(fold.report.wrongHits) wrong, \(fold.report.misses) misses")
+        }
+        describe(forward, "first (\(half) queries)", "second (\(candidates.count - half) queries)")
+        if let backward { describe(backward, "second", "first") }
         print("")
-        print("All \(labels.count) queries against GPTCache's published counts on the same data, at the same hit rate:")
-        print("GPTCache threshold  correct/wrong/miss  hit rate  precision | CacheKit threshold  by pair id: correct/wrong/miss  precision | twins right: precision")
+        print("All \(candidates.count) queries against GPTCache's published counts on the same data, at the same hit rate; "
+            + "CacheKit re-ranked, then also with the chosen ambiguity margin \(forward.margin) (— where that hit rate is out of its reach):")
+        print("GPTCache threshold  correct/wrong/miss  hit rate  precision | CacheKit threshold  by pair id: correct/wrong/miss  precision  twins right "
+            + "| with margin: threshold  correct/wrong/miss  precision  twins right")
         for (threshold, correct, wrong, miss) in published {
             let gptHitRate = Double(correct + wrong) / Double(correct + wrong + miss)
             let gptPrecision = Double(correct) / Double(correct + wrong)
             guard let p = matching(hitRate: gptHitRate, in: fineByID), let q = matching(hitRate: gptHitRate, in: fineByText) else { continue }
-            print(String(format: "%18.2f  %4d / %3d / %4d   %@    %@ | %18.3f  %4d / %3d / %4d  (hit %@)  %@ | %@",
+            var line = String(format: "%18.2f  %4d / %3d / %4d   %@    %@ | %18.3f  %4d / %3d / %4d  (hit %@)  %@     %@",
                 threshold, correct, wrong, miss, pct(gptHitRate), pct(gptPrecision), p.threshold, p.correctHits, p.wrongHits, p.misses,
-                pct(p.hitRate), pct(p.precision), pct(q.precision)))
+                pct(p.hitRate), pct(p.precision), pct(q.precision))
+            if let m = matching(hitRate: gptHitRate, in: marginByID), let n = matching(hitRate: gptHitRate, in: marginByText) {
+                line += String(format: " | %21.3f  %4d / %3d / %4d   %@     %@", m.threshold, m.correctHits, m.wrongHits, m.misses, pct(m.precision), pct(n.precision))
+            } else {
+                line += " |                     —"
+            }
+            print(line)
         }
         let c = allByID.evaluate(at: chosen.threshold)
         let t = allSameAnswer.evaluate(at: chosen.threshold)
-        print(String(format: "chosen %.2f on all queries: hit rate %@, precision %@ by pair id, %@ with twins right",
-            chosen.threshold, pct(c.hitRate), pct(c.precision), pct(t.precision)))
+        print(String(format: "chosen %.2f, margin %.3f on all queries: hit rate %@, precision %@ by pair id, %@ with twins right",
+            chosen.threshold, forward.margin, pct(c.hitRate), pct(c.precision), pct(t.precision)))
     }
 }
 

@@ -112,6 +112,9 @@ enum Report {
         if let semantic = statistics.semantic, semantic.nearMisses > 0 {
             lines.append("Near misses         \(semantic.nearMisses) semantic misses within 0.1 of the threshold")
         }
+        if let semantic = statistics.semantic, semantic.ambiguous > 0 {
+            lines.append("Ambiguous           \(semantic.ambiguous) queries between two cached questions, sent upstream instead of guessing")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -52,6 +52,38 @@ struct CLITests {
         }
     }
 
+    /// `calibrate` on a small pairs file: both folds reported, the margin and threshold chosen on the calibration
+    /// half, and counts that add up; a malformed file is one clear error.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"] != nil, "needs CACHEKIT_MODEL_DIR"))
+    func calibrateReportsBothFoldsOfHeldOutPairs() throws {
+        let model = ProcessInfo.processInfo.environment["CACHEKIT_MODEL_DIR"]!
+        let pairs = CLI.fixtures.appendingPathComponent("paraphrase-pairs.json").path
+        let result = try CLI.run(["calibrate", pairs, "--model", model, "--by-answer-text", "--minimum-precision", "0.9", "--json"])
+        #expect(result.status == 0, "\(result.err)")
+        let summary = try JSONValue(parsing: Array(result.out.utf8))
+        let margin = try #require(summary["ambiguity_margin"]?.doubleValue)
+        #expect(margin >= 0 && margin <= 0.05)
+        for fold in [summary["holdout"], summary["reverse_fold"]?["holdout"]] {
+            let holdout = try #require(fold)
+            let counts = ["correct_hits", "wrong_hits", "misses"].compactMap { holdout[$0]?.intValue }
+            #expect(counts.count == 3 && counts.reduce(0, +) == 10, "each half has 10 queries: \(holdout)")
+            #expect((0...1).contains(holdout["hit_rate"]?.doubleValue ?? -1))
+        }
+        // Distinct support questions and their paraphrases: nearly every one is served its own answer.
+        let all = try #require(summary["chosen_all_pairs"])
+        #expect((all["correct_hits"]?.intValue ?? 0) >= 15, "\(all)")
+        #expect((all["wrong_hits"]?.intValue ?? 99) <= 2, "\(all)")
+
+        let fixed = try CLI.run(["calibrate", pairs, "--model", model, "--ambiguity-margin", "0.03", "--minimum-precision", "0.5", "--json"])
+        #expect(fixed.status == 0, "\(fixed.err)")
+        #expect(try JSONValue(parsing: Array(fixed.out.utf8))["ambiguity_margin"]?.doubleValue.map { abs($0 - 0.03) < 1e-6 } == true)
+
+        let broken = try CLI.run(["calibrate", "-", "--model", model], stdin: #"[{"origin": "a"}]"#)
+        #expect(broken.status != 0 && broken.err.contains("pair 0 needs string"), "\(broken.err)")
+        let noModel = try CLI.run(["calibrate", pairs])
+        #expect(noModel.status != 0 && noModel.err.contains("no model"), "\(noModel.err)")
+    }
+
     @Test func malformedInputIsOneClearLineAndAFailingExit() throws {
         let bad = #"{"request":{"model":"m","messages":[{"role":"user","content":"a"}]},"label":"x"}"# + "\n{\"request\": nope}\n"
         let result = try CLI.run(["replay", "-"], stdin: bad)

@@ -400,6 +400,60 @@ struct MultiLayerCacheTests {
         }
     }
 
+    /// A query about as near two cached questions is a miss, not a guess between their answers; clearly nearer one
+    /// of them it is a hit; with the margin at 0 the nearer one is always served.
+    @Test(arguments: [Float(0.02), 0])
+    func aQueryBetweenTwoCachedQuestionsIsAnAmbiguousMiss(margin: Float) async throws {
+        func unit(_ x: Float, _ y: Float, _ z: Float) -> [Float] {
+            let norm = (x * x + y * y + z * z).squareRoot()
+            return [x / norm, y / norm, z / norm]
+        }
+        let embedder = TableEmbedder(table: [
+            "cancel my order": [1, 0, 0],
+            "cancel my subscription": unit(0.8, 0.6, 0),
+            // cosine 0.9487 to the order, 0.9487 × 0.8 + 0.3162 × 0.6 = 0.9487 to the subscription: a tie
+            "cancel it": unit(3, 1, 0),
+            // cosine 0.9994 to the order, 0.96 to "cancel it" (stored after its miss), 0.82 to the subscription
+            "cancel the order": unit(30, 1, 0),
+        ])
+        let layer = SemanticLayer(
+            index: InMemorySemanticIndex(dimension: 3, clock: self.clock), embedder: embedder, threshold: 0.9,
+            rerank: SemanticRerank(lexicalWeight: 0, ambiguityMargin: margin)
+        )
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let upstream = EchoCompletionProvider()
+        let order = try await cache.completion(for: self.request("cancel my order"), upstream: upstream)
+        _ = try await cache.completion(for: self.request("cancel my subscription"), upstream: upstream)
+        let between = try await cache.completion(for: self.request("cancel it"), upstream: upstream)
+        #expect(between.outcome.source == (margin > 0 ? .miss : .semanticHit))
+        #expect((between.outcome.semanticScore ?? 0) >= 0.9, "above the threshold: only the ambiguity refused it")
+        #expect(cache.statistics().semantic?.ambiguous == (margin > 0 ? 1 : 0))
+        let near = try await cache.completion(for: self.request("cancel the order"), upstream: upstream)
+        #expect(near.outcome.source == .semanticHit)
+        #expect(near.response == order.response)
+    }
+
+    /// Entries stored for the same question text are not rivals; entries without a stored text are.
+    @Test func entriesForTheSameQuestionAreNotRivals() {
+        let now = CacheTime(millisecondsSinceEpoch: 0)
+        func match(_ id: String, _ similarity: Float, _ text: String?) -> SemanticMatch {
+            SemanticMatch(
+                key: CacheKey(digest: Digest256(hashing: Array(id.utf8)), scopeID: CacheScope(tenant: "t").id), similarity: similarity,
+                entry: CacheEntry(value: Array(id.utf8), createdAt: now, expiresAt: now + .seconds(60), queryText: text))
+        }
+        let rerank = SemanticRerank(lexicalWeight: 0, ambiguityMargin: 0.05)
+        let twins = rerank.choose(from: [match("a", 0.95, "same question"), match("b", 0.94, "same question"), match("c", 0.80, "other")], query: "q")
+        #expect(twins?.isAmbiguous == false)
+        #expect(twins.map { abs(($0.runnerUp ?? 0) - 0.80) < 1e-6 } == true, "the runner-up is the best entry for another question")
+        let rivals = rerank.choose(from: [match("a", 0.95, "one question"), match("b", 0.94, "another question")], query: "q")
+        #expect(rivals?.isAmbiguous == true)
+        let unknown = rerank.choose(from: [match("a", 0.95, nil), match("b", 0.94, nil)], query: "q")
+        #expect(unknown?.isAmbiguous == true, "without stored texts nothing shows the entries answer the same question")
+        #expect(rerank.choose(from: [match("a", 0.95, "x")], query: "q")?.isAmbiguous == false)
+        #expect(rerank.choose(from: [], query: "q") == nil)
+        #expect(SemanticRerank(ambiguityMargin: -1).ambiguityMargin == 0, "a negative margin is clamped")
+    }
+
     @Test(arguments: [true, false])
     func aQuestionWithOtherNumbersIsNeverASemanticHit(guarded: Bool) async throws {
         var layer = self.semanticLayer(threshold: 0.5)

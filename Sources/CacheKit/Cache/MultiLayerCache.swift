@@ -230,13 +230,19 @@ public final class MultiLayerCache: Service, Sendable {
             guard layer.numbersMustMatch, let stored = match.entry.queryText else { return true }
             return SemanticRerank.numbers(stored) == numbers
         }
-        let best: (match: SemanticMatch, score: Float)? =
-            layer.rerank.flatMap { $0.best(of: usable, query: context.text) } ?? usable.first.map { ($0, $0.similarity) }
-        let hit = best.map { $0.score >= threshold } ?? false
+        let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
+        if let rerank = layer.rerank {
+            best = rerank.choose(from: usable, query: context.text).map { ($0.match, $0.score, $0.isAmbiguous) }
+        } else {
+            best = usable.first.map { ($0, $0.similarity, false) }
+        }
+        // Above the threshold but too close to an entry stored for another question: a miss, not a guess.
+        let ambiguous = best.map { $0.score >= threshold && $0.ambiguous } ?? false
+        let hit = best.map { $0.score >= threshold } ?? false && !ambiguous
         lookup.outcome.semanticScore = best?.score
         self.recorder.semanticLookup(
             hit: hit, similarity: best?.score ?? matches.first?.similarity, threshold: threshold, margin: layer.nearMissMargin,
-            searchLatency: ContinuousClock.now - started
+            ambiguous: ambiguous, searchLatency: ContinuousClock.now - started
         )
         return hit ? best?.match : nil
     }

@@ -9,15 +9,35 @@
 /// The score is `cosine + lexicalWeight × J`, with `J` the Jaccard overlap of the two texts' content words (letters
 /// and digits, lower-cased, a few English function words left out), so it lies in `[-1, 1 + lexicalWeight]`; the
 /// semantic layer's threshold applies to this score when re-ranking is on.
+///
+/// When the best candidate is not clearly better than a candidate stored for *another* question (scores within
+/// `ambiguityMargin`), the query sits between two cached questions and either answer may be the wrong one: the
+/// lookup is a miss (counted in `CacheStatistics.Semantic.ambiguous`) rather than a guess. Candidates stored for
+/// the same question text do not compete. On GPTCache's pairs this turns most wrong hits into misses: held-out
+/// precision 94.6 → 96–97 % at a hit rate above 90 % (see `cachekit calibrate`).
 public struct SemanticRerank: Sendable, Hashable {
     /// How many nearest neighbours are scored. Default 5.
     public var candidates: Int
     /// The weight of word overlap against cosine similarity. Default 0.2 (chosen on the GPTCache pairs).
     public var lexicalWeight: Float
+    /// A best candidate must beat every candidate stored for another question by at least this much, else the
+    /// lookup is ambiguous and misses. Default 0.02 (chosen on the GPTCache pairs); 0 turns the check off.
+    public var ambiguityMargin: Float
 
-    public init(candidates: Int = 5, lexicalWeight: Float = 0.2) {
+    public init(candidates: Int = 5, lexicalWeight: Float = 0.2, ambiguityMargin: Float = 0.02) {
         self.candidates = max(1, candidates)
         self.lexicalWeight = max(0, lexicalWeight)
+        self.ambiguityMargin = max(0, ambiguityMargin)
+    }
+
+    /// The best candidate of a lookup, its score, and the best score of a candidate stored for another question.
+    public struct Choice: Sendable {
+        public var match: SemanticMatch
+        public var score: Float
+        /// The best score among candidates whose stored question differs from `match`'s; nil when none does.
+        public var runnerUp: Float?
+        /// Whether `runnerUp` comes within the margin of `score`.
+        public var isAmbiguous: Bool
     }
 
     /// The score of a candidate with cosine `similarity` whose stored question is `candidate`.
@@ -26,15 +46,27 @@ public struct SemanticRerank: Sendable, Hashable {
         return similarity + self.lexicalWeight * Self.overlap(query, Self.words(candidate))
     }
 
-    /// The best of `matches` for the query text, with its score; `nil` when there are none.
+    /// The best of `matches` for the query text, with its score; `nil` when there are none. Does not judge
+    /// ambiguity: see `choose(from:query:)`.
     public func best(of matches: [SemanticMatch], query: String) -> (match: SemanticMatch, score: Float)? {
+        self.choose(from: matches, query: query).map { ($0.match, $0.score) }
+    }
+
+    /// The best of `matches` for the query text, with the runner-up stored for another question; `nil` when there
+    /// are no matches.
+    public func choose(from matches: [SemanticMatch], query: String) -> Choice? {
         let words = Self.words(query)
-        var best: (match: SemanticMatch, score: Float)?
-        for match in matches {
-            let score = self.score(similarity: match.similarity, query: words, candidate: match.entry.queryText)
-            if best == nil || score > best!.score { best = (match, score) }
+        let scored = matches.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
+        guard let best = scored.indices.max(by: { scored[$0].1 < scored[$1].1 }) else { return nil }
+        let (match, score) = scored[best]
+        var runnerUp: Float?
+        for (index, (other, otherScore)) in scored.enumerated() where index != best {
+            // An entry stored for the same question (text) is not a rival; without stored texts, every entry is.
+            if let text = other.entry.queryText, text == match.entry.queryText { continue }
+            runnerUp = max(runnerUp ?? -.infinity, otherScore)
         }
-        return best
+        let ambiguous = runnerUp.map { score - $0 < self.ambiguityMargin } ?? false
+        return Choice(match: match, score: score, runnerUp: runnerUp, isAmbiguous: ambiguous)
     }
 
     /// Jaccard overlap of two word sets; 0 when both are empty.

@@ -26,6 +26,9 @@ public struct CacheStatistics: Sendable {
         public var errors: Int = 0
         /// Misses whose nearest neighbour was within the near-miss margin below the threshold.
         public var nearMisses: Int = 0
+        /// Misses above the threshold whose best candidate was within `SemanticRerank.ambiguityMargin` of an
+        /// entry stored for another question (also counted in `misses`).
+        public var ambiguous: Int = 0
         /// Search latency (embedding excluded).
         public var latency = LatencyHistogram()
         /// Embedding latency (cached embeddings included).
@@ -136,7 +139,7 @@ final class CacheStatisticsRecorder: Sendable {
         (corrupt ? self.metrics.layers[index].corrupt : self.metrics.layers[index].errors).increment()
     }
 
-    func semanticLookup(hit: Bool, similarity: Float?, threshold: Float, margin: Float, searchLatency: Duration) {
+    func semanticLookup(hit: Bool, similarity: Float?, threshold: Float, margin: Float, ambiguous: Bool = false, searchLatency: Duration) {
         let bucket = similarity.map { min(19, max(0, Int($0 * 20))) }
         self.state.withLock { stats in
             stats.semantic?.lookups += 1
@@ -146,6 +149,7 @@ final class CacheStatisticsRecorder: Sendable {
                 if let bucket { stats.semantic?.hitSimilarity[bucket] += 1 }
             } else {
                 stats.semantic?.misses += 1
+                if ambiguous { stats.semantic?.ambiguous += 1 }
                 if let bucket { stats.semantic?.missNearestSimilarity[bucket] += 1 }
                 if let similarity, similarity >= threshold - margin {
                     stats.semantic?.nearMisses += 1
@@ -155,6 +159,7 @@ final class CacheStatisticsRecorder: Sendable {
             }
         }
         (hit ? self.metrics.semanticHits : self.metrics.semanticMisses).increment()
+        if ambiguous { self.metrics.semanticAmbiguous.increment() }
         self.metrics.semanticLatency.recordNanoseconds(searchLatency.nanoseconds)
         if let similarity { self.metrics.similarity.record(Double(similarity)) }
     }
