@@ -364,6 +364,21 @@ struct MultiLayerCacheTests {
         #expect(cache.statistics().semantic?.hits == 1)
     }
 
+    /// A refresh (no-cache) replaces the semantic record too: a paraphrase afterwards gets the new answer.
+    @Test func aRefreshAlsoRenewsTheSemanticRecord() async throws {
+        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
+        let upstream = EchoCompletionProvider()
+        let first = try await cache.completion(for: self.request("how do I reset my account password"), upstream: upstream)
+        let refresh = try await cache.completion(
+            for: self.request("how do I reset my account password"), control: CacheControl(noCache: true), upstream: upstream)
+        #expect(refresh.outcome.source == .refresh)
+        #expect(refresh.response.id != first.response.id)
+        let paraphrase = try await cache.completion(for: self.request("how do I reset my account password please"), upstream: upstream)
+        #expect(paraphrase.outcome.source == .semanticHit)
+        #expect(paraphrase.response == refresh.response, "the paraphrase was served the answer the refresh replaced")
+        #expect(upstream.calls == 2)
+    }
+
     /// Vectors chosen per text, so the cosine order is known exactly.
     struct TableEmbedder: EmbeddingProvider {
         let table: [String: [Float]]

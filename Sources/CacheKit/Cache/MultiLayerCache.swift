@@ -101,7 +101,16 @@ public final class MultiLayerCache: Service, Sendable {
         )
         lookup.outcome.skipReason = decision.skipReason
         lookup.outcome.key = key
-        guard decision.read else { return lookup }
+        guard decision.read else {
+            // A refresh (no-cache) reads nothing but stores its answer: in the semantic index too, so that
+            // paraphrases get the new answer rather than the record it replaces, and with its query text.
+            if decision.write {
+                let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
+                lookup.queryText = query?.text ?? request.lastUserText
+                if let query { lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil) }
+            }
+            return lookup
+        }
 
         let now = self.configuration.clock.now()
         if let (index, entry) = try await self.exactLookup(key, control: control, now: now) {
