@@ -27,13 +27,14 @@ struct PostgresRows: Sendable {
 /// `PQexecPrepared`); SQL text holds only CacheKit's own identifiers.
 ///
 /// - Invariant (why `@unchecked Sendable` is sound): `connection` and `prepared` are used by one thread at a time
-///   (the pool leases the connection to one task, which runs each call on a pool thread and awaits it); `cancel`
-///   is only passed to `PQcancel`, which libpq documents as safe from another thread; `close()` frees both once.
+///   (the pool leases the connection to one task, which runs each call on a pool thread and awaits it); from
+///   another thread only `cancelInFlight()` runs, and it touches nothing but the socket, under `socketState`,
+///   which `close()` marks closed before libpq closes the descriptor (so a reused descriptor number is never hit).
 final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private var connection: OpaquePointer?
-    private var cancel: OpaquePointer?
     private var prepared: Set<String> = []
-    private let cancelLock = LockedState(())
+    /// The connection's socket while it is open; nil once `close()` began.
+    private let socketState = LockedState<Int32?>(nil)
     let backend: String
     /// Client-side bound of one statement: the server's `statement_timeout` plus a second, so a server that stopped
     /// answering (frozen, or its postmaster gone) cannot block a pool thread forever.
@@ -66,7 +67,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             let code: CacheError.Code = reason.contains("password") || reason.contains("authentication") ? .authenticationFailed : .connectionFailed
             throw CacheError(code, "cannot connect to PostgreSQL: \(reason)", backend: configuration.name)
         }
-        self.cancel = PQgetCancel(connection)
+        self.socketState.withLock { $0 = PQsocket(connection) }
         do {
             _ = try self.simple("SET statement_timeout = \(max(1, configuration.statementTimeout.milliseconds))")
             _ = try self.simple("SET hnsw.ef_search = \(configuration.efSearch)")
@@ -85,21 +86,23 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     deinit { self.close() }
 
     func close() {
-        self.cancelLock.withLock { _ in
-            if let cancel = self.cancel {
-                self.cancel = nil
-                PQfreeCancel(cancel)
-            }
-        }
+        self.socketState.withLock { $0 = nil }
         if let connection = self.connection {
             self.connection = nil
             PQfinish(connection)
         }
     }
 
+    /// Abandons the statement in flight, from any thread, without blocking: shuts the socket down, so that the
+    /// pool thread waiting for the reply fails at once and the connection is destroyed, never reused. The server
+    /// drops the statement when it finds the client gone, and its `statement_timeout` bounds it meanwhile.
+    ///
+    /// Not `PQcancel`: that opens a second connection to the server and waits, without a timeout, for the server to
+    /// close it. Called from a task's cancellation handler on the cooperative pool, a stalled network made it block
+    /// those threads, and with them every task of the process, for as long as the stall lasted.
     func cancelInFlight() {
-        self.cancelLock.withLock { _ in
-            if let cancel = self.cancel { _ = cachekit_pq_cancel(cancel) }
+        self.socketState.withLock { socket in
+            if let socket, socket >= 0 { shutdown(socket, Int32(SHUT_RDWR)) }
         }
     }
 

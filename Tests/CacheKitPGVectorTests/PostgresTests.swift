@@ -229,4 +229,85 @@ struct PostgresIntegrationTests {
         print("entries missing after the terminations: \(lost) of 200 (writes that hit a terminated connection fail and are counted, not acknowledged)")
         #expect(lost <= errors, "more entries are missing than writes reported failed")
     }
+
+    /// Network faults between CacheKit and PostgreSQL through a loopback TCP proxy, under a steady load of reads
+    /// and writes: latency beyond the layer's timeout, a stall, and resets in the middle of replies.
+    @Test func networkFaultsThroughAProxy() async throws {
+        var components = try #require(URLComponents(string: try PostgresTestServer.configuration().connectionString))
+        let proxy = try TCPFaultProxy(targetPort: try #require(components.port))
+        defer { proxy.stop() }
+        components.port = proxy.port
+        var configuration = try PostgresConfiguration(connectionString: try #require(components.string), tablePrefix: "ckt")
+        configuration.statementTimeout = .milliseconds(500)
+        configuration.connectTimeout = .seconds(1)
+        let backend = PostgresCacheBackend(configuration: configuration)
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(timeout: .milliseconds(300), isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let tenant = CacheScope(tenant: "proxy-\(UInt32.random(in: 0...UInt32.max))")
+        let stop = LockedState(false)
+        let loader = Task { () -> (requests: Int, failures: Int) in
+            var requests = 0, failures = 0
+            while !stop.withLock({ $0 }) {
+                let question = "question \(requests % 40)"
+                do {
+                    let answer = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), in: tenant, upstream: upstream)
+                    if answer.response.text != "answer to: \(question)" { failures += 1 }
+                } catch {
+                    failures += 1
+                }
+                requests += 1
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+            return (requests, failures)
+        }
+        func recoveryTime() async -> Duration {
+            let started = ContinuousClock.now
+            let key = CacheKey(digest: Digest256(hashing: Array("probe".utf8)), scopeID: tenant.id)
+            while ContinuousClock.now - started < .seconds(10) {
+                let now = SystemCacheClock().now()
+                if (try? await backend.set(CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(10)), for: key)) != nil,
+                    (try? await backend.get(key)) != nil
+                {
+                    return ContinuousClock.now - started
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return .seconds(10)
+        }
+        var report: [String] = []
+        for fault in [TCPFaultProxy.Fault.latency(.milliseconds(600)), .stall, .resetAfter(bytes: 200)] {
+            try await Task.sleep(for: .milliseconds(300))
+            let errorsBefore = cache.statistics().layers[0].errors
+            let phase = ContinuousClock.now
+            proxy.fault = fault
+            try await Task.sleep(for: .seconds(1))
+            proxy.fault = .none
+            // Liveness, not speed: a client blocking the cooperative pool on the stalled network (PQcancel did)
+            // froze every task, this one included, until the kernel gave up on the connection (about 60 s).
+            #expect(ContinuousClock.now - phase < .seconds(5), "\(fault): the process stalled along with the network")
+            let recovery = await recoveryTime()
+            let errors = cache.statistics().layers[0].errors - errorsBefore
+            report.append("\(fault): \(errors) layer errors, recovered \(recovery)")
+            #expect(errors > 0, "\(fault) was not counted")
+            #expect(recovery < .seconds(2), "\(fault): the pool took \(recovery) to recover")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        stop.withLock { $0 = true }
+        let result = await loader.value
+        print("PostgreSQL TCP proxy faults: \(result.requests) requests, \(result.failures) failed, \(proxy.resetCount) connections reset, "
+            + "\(backend.poolCounters.destroyed) connections destroyed; " + report.joined(separator: "; "))
+        #expect(result.failures == 0, "user requests failed during network faults")
+        #expect(proxy.resetCount > 0, "no connection was reset mid-reply")
+        // Every stored entry still answers its own question: no reply reached the wrong caller or was cut short.
+        for i in 0..<40 {
+            let key = cache.key(for: ChatRequest(model: "m", messages: [.user("question \(i)")], temperature: 0), in: tenant)
+            if let entry = try await backend.get(key) {
+                #expect(String(decoding: entry.value, as: UTF8.self).contains("answer to: question \(i)\""))
+            }
+        }
+        #expect(cache.statistics().layers[0].corruptEntries == 0)
+    }
 }

@@ -108,4 +108,47 @@ struct RedisFaultTests {
         #expect(recovery < .seconds(1), "the pool took \(recovery) to recover")
         #expect(backend.poolCounters.open <= backend.configuration.poolSize)
     }
+
+    /// Network faults between CacheKit and Redis through a loopback TCP proxy, under load: latency beyond the
+    /// command timeout, a stall, and resets in the middle of replies; then the network heals.
+    @Test func networkFaultsThroughAProxy() async throws {
+        let server = try OwnedRedisServer(port: 6396)
+        defer { withExtendedLifetime(server) {} }
+        let proxy = try TCPFaultProxy(targetPort: 6396)
+        defer { proxy.stop() }
+        let (cache, backend) = try self.makeCache(port: proxy.port)
+        let upstream = EchoCompletionProvider()
+        let stop = LockedState(false)
+        let loader = Task { await self.load(cache, upstream: upstream, until: stop) }
+        var report: [String] = []
+        for fault in [TCPFaultProxy.Fault.latency(.milliseconds(400)), .stall, .resetAfter(bytes: 300)] {
+            try await Task.sleep(for: .milliseconds(300))
+            let errorsBefore = cache.statistics().layers[0].errors
+            let phase = ContinuousClock.now
+            proxy.fault = fault
+            try await Task.sleep(for: .seconds(1))
+            proxy.fault = .none
+            // Liveness, not speed: a client blocking the cooperative pool on the stalled network (PQcancel did)
+            // froze every task, this one included, until the kernel gave up on the connection (about 60 s).
+            #expect(ContinuousClock.now - phase < .seconds(5), "\(fault): the process stalled along with the network")
+            let recovery = await self.recoveryTime(backend)
+            let errors = cache.statistics().layers[0].errors - errorsBefore
+            report.append("\(fault): \(errors) layer errors, recovered \(recovery)")
+            #expect(errors > 0, "\(fault) was not counted")
+            #expect(recovery < .seconds(1), "\(fault): the pool took \(recovery) to recover")
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        stop.withLock { $0 = true }
+        let result = await loader.value
+        print("TCP proxy faults: \(result.requests) requests, \(result.failures) failed, \(proxy.resetCount) connections reset; " + report.joined(separator: "; "))
+        #expect(result.failures == 0, "user requests failed during network faults")
+        #expect(proxy.resetCount > 0, "no connection was reset mid-reply")
+        #expect(backend.poolCounters.open <= backend.configuration.poolSize)
+        // Every entry in Redis still answers its own question: no reply went to the wrong caller or was cut short.
+        for i in 0..<40 {
+            let answer = try await cache.completion(for: ChatRequest(model: "m", messages: [.user("question \(i)")], temperature: 0), upstream: upstream)
+            #expect(answer.response.text == "answer to: question \(i)")
+        }
+        #expect(cache.statistics().layers[0].corruptEntries == 0)
+    }
 }
