@@ -310,4 +310,59 @@ struct PostgresIntegrationTests {
         }
         #expect(cache.statistics().layers[0].corruptEntries == 0)
     }
+
+    /// 1,000 concurrent reads through the pool, every other one cancelled at a random point (queued, in flight
+    /// behind 3 ms of added network latency, or done), while the rest use the same connections: no caller gets
+    /// another's row, and the pool is back to normal afterwards.
+    @Test func randomlyCancelledCallsNeverGetAnotherCallersRowAndThePoolRecovers() async throws {
+        var components = try #require(URLComponents(string: try PostgresTestServer.configuration().connectionString))
+        let proxy = try TCPFaultProxy(targetPort: try #require(components.port))
+        defer { proxy.stop() }
+        components.port = proxy.port
+        let configuration = try PostgresConfiguration(connectionString: try #require(components.string), tablePrefix: "ckt")
+        let backend = PostgresCacheBackend(configuration: configuration)
+        let tenant = CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))")
+        func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("row \(i)".utf8)), scopeID: tenant.id) }
+        let now = SystemCacheClock().now()
+        for i in 0..<100 {
+            try await backend.set(CacheEntry(value: Array("value \(i)".utf8), createdAt: now, expiresAt: now + .seconds(300)), for: key(i))
+        }
+        proxy.fault = .latency(.milliseconds(3))
+        var generator = SystemRandomNumberGenerator()
+        let plan = (0..<1000).map { _ in (row: Int.random(in: 0..<100, using: &generator), delay: Int.random(in: 0...600, using: &generator)) }
+        let wrong = LockedState(0), answered = LockedState(0), cancelled = LockedState(0)
+        await withTaskGroup(of: Void.self) { group in
+            for (i, step) in plan.enumerated() {
+                let call = Task { try await backend.get(key(step.row)) }
+                group.addTask {
+                    if i % 2 == 0 {
+                        try? await Task.sleep(for: .milliseconds(step.delay))
+                        call.cancel()
+                    }
+                    switch await call.result {
+                    case .success(let entry):
+                        if entry.map({ String(decoding: $0.value, as: UTF8.self) }) == "value \(step.row)" {
+                            answered.withLock { $0 += 1 }
+                        } else {
+                            wrong.withLock { $0 += 1 }
+                        }
+                    case .failure:
+                        cancelled.withLock { $0 += 1 }
+                    }
+                }
+            }
+        }
+        proxy.fault = .none
+        for i in 0..<50 {
+            let entry = try await backend.get(key(i))
+            #expect(entry.map { String(decoding: $0.value, as: UTF8.self) } == "value \(i)")
+        }
+        let counters = backend.poolCounters
+        print("PostgreSQL cancellation: 1000 calls, \(cancelled.withLock { $0 }) cancelled, \(answered.withLock { $0 }) answered, "
+            + "\(wrong.withLock { $0 }) wrong; pool open \(counters.open), destroyed \(counters.destroyed), waiters \(counters.waiters)")
+        #expect(wrong.withLock { $0 } == 0, "a caller received another caller's row")
+        #expect(cancelled.withLock { $0 } > 0 && answered.withLock { $0 } >= 500)
+        #expect(counters.destroyed > 0, "no call was cancelled in flight")
+        #expect(counters.waiters == 0 && counters.open <= configuration.poolSize, "the pool is back to normal")
+    }
 }

@@ -211,6 +211,55 @@ struct MultiLayerCacheTests {
         #expect(try await cache.lookup(request).entry == nil)
     }
 
+    /// 1,000 concurrent readers hit 20 entries (in L2 only, so every first read also backfills L1) while the tag
+    /// they share is invalidated: no read that starts after `invalidate` returned is served.
+    @Test func aThousandConcurrentHitsDuringAnInvalidationSeeNothingStaleAfterItReturns() async throws {
+        let l1 = InMemoryCacheBackend(clock: self.clock)
+        let l2 = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
+        let cache = self.makeCache(layers: [l1, l2])
+        let now = self.clock.now()
+        let requests = (0..<20).map { self.request("catalog question \($0)") }
+        for request in requests {
+            try await l2.set(CacheEntry(value: ChatResponse(id: "old", model: "m", created: 0, content: "old").jsonBytes(),
+                                        createdAt: now, expiresAt: now + .seconds(600), tags: ["catalog"]), for: cache.key(for: request))
+        }
+        l2.inject(.delay(.microseconds(200)))  // L2 reads take a while, so reads and backfills overlap the invalidation
+        let returned = LockedState<ContinuousClock.Instant?>(nil)
+        let hitsBefore = LockedState(0), staleAfter = LockedState(0), readsAfter = LockedState(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reader in 0..<1000 {
+                group.addTask {
+                    // Each reader keeps reading until it has made two reads that began after the invalidation returned.
+                    var round = 0, after = 0
+                    while after < 2 {
+                        let started = ContinuousClock.now
+                        let lookup = try await cache.lookup(requests[(reader + round) % requests.count])
+                        round += 1
+                        guard let end = returned.withLock({ $0 }), started > end else {
+                            if lookup.entry != nil { hitsBefore.withLock { $0 += 1 } }
+                            await Task.yield()
+                            continue
+                        }
+                        after += 1
+                        readsAfter.withLock { $0 += 1 }
+                        if lookup.entry != nil { staleAfter.withLock { $0 += 1 } }
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(20))
+                _ = try await cache.invalidate(.tag("catalog"))
+                returned.withLock { $0 = ContinuousClock.now }
+            }
+            try await group.waitForAll()
+        }
+        print("invalidation under load: \(hitsBefore.withLock { $0 }) hits before it returned, \(readsAfter.withLock { $0 }) reads after, \(staleAfter.withLock { $0 }) stale")
+        #expect(hitsBefore.withLock { $0 } > 0, "the readers never hit: the test shows nothing")
+        #expect(readsAfter.withLock { $0 } > 0, "no read started after the invalidation returned: the test shows nothing")
+        #expect(staleAfter.withLock { $0 } == 0, "a read that began after invalidate returned was served the invalidated answer")
+        for request in requests { #expect(try await cache.lookup(request).entry == nil) }
+    }
+
     @Test func propagatePolicyThrowsTheLayerError() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         broken.inject(.fail)
