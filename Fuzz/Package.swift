@@ -10,5 +10,13 @@ let package = Package(
         .executableTarget(name: "FuzzKey", dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit")]),
         .executableTarget(name: "FuzzEntry", dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit")]),
         .executableTarget(name: "FuzzSSE", dependencies: ["FuzzSupport", .product(name: "CacheKitOpenAI", package: "CacheKit")]),
+        .executableTarget(name: "FuzzModelFiles", dependencies: ["FuzzSupport", .product(name: "CacheKitEmbeddings", package: "CacheKit")]),
+        .executableTarget(
+            name: "FuzzConfig",
+            dependencies: [
+                "FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitRedis", package: "CacheKit"),
+                .product(name: "CacheKitPGVector", package: "CacheKit"),
+            ]
+        ),
     ]
 )

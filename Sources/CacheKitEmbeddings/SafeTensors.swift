@@ -3,7 +3,9 @@ import Foundation
 
 /// A `.safetensors` file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape
 /// and byte range, then the data. Tensors are read as `Float` (F32, and F16 converted).
-struct SafeTensors {
+///
+/// Internal to the model loader; the `Fuzzing` SPI exposes the parser to the libFuzzer target in `Fuzz/`.
+@_spi(Fuzzing) public struct SafeTensors {
     struct Tensor {
         var shape: [Int]
         var values: [Float]
@@ -16,7 +18,7 @@ struct SafeTensors {
     /// Parses the header of `data` and checks every tensor's byte range against its dtype and shape.
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming what is wrong with the file.
-    init(data: Data, name: String = "model.safetensors") throws(CacheError) {
+    public init(data: Data, name: String = "model.safetensors") throws(CacheError) {
         func invalid(_ reason: String) -> CacheError { CacheError(.invalidConfiguration, "\(name): \(reason)", backend: "embeddings") }
         guard data.count >= 8 else { throw invalid("too short for a safetensors header") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -61,15 +63,24 @@ struct SafeTensors {
         self.entries = entries
     }
 
-    var names: [String] { Array(self.entries.keys) }
+    public var names: [String] { Array(self.entries.keys) }
 
-    /// The tensor named `name` as floats, checked against `shape`.
-    func tensor(_ name: String, shape expected: [Int]) throws(CacheError) -> [Float] {
+    /// The shape the header gives `name`, if it names that tensor.
+    public func shape(of name: String) -> [Int]? { self.entries[name]?.shape }
+
+    /// The tensor named `name` as floats (F32, F16, BF16 and F64 are converted), checked against `shape`.
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` when there is no such tensor, its shape differs, or it holds
+    ///   integers (I32, I64: BERT exports carry `position_ids` that way; they are not weights).
+    public func tensor(_ name: String, shape expected: [Int]) throws(CacheError) -> [Float] {
         guard let entry = self.entries[name] else {
             throw CacheError(.invalidConfiguration, "model.safetensors has no tensor \(name)", backend: "embeddings")
         }
         guard entry.shape == expected else {
             throw CacheError(.invalidConfiguration, "tensor \(name) has shape \(entry.shape), expected \(expected)", backend: "embeddings")
+        }
+        guard ["F32", "F16", "BF16", "F64"].contains(entry.dtype) else {
+            throw CacheError(.invalidConfiguration, "tensor \(name) holds \(entry.dtype) integers, not floating-point weights", backend: "embeddings")
         }
         let start = self.dataStart + entry.start
         let end = self.dataStart + entry.end
@@ -82,8 +93,8 @@ struct SafeTensors {
                 return (0..<(bytes.count / 2)).map { Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)))) }
             case "BF16":
                 return (0..<(bytes.count / 2)).map { Float(bitPattern: UInt32(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self))) << 16) }
-            default:
-                return []
+            default:  // F64, checked above
+                return (0..<(bytes.count / 8)).map { Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self)))) }
             }
         }
     }

@@ -1,5 +1,5 @@
 import CacheKit
-import CacheKitEmbeddings
+@_spi(Fuzzing) import CacheKitEmbeddings
 import CacheKitTesting
 import Foundation
 import Testing
@@ -120,5 +120,19 @@ struct SafeTensorsTests {
         } catch {
             #expect(error.message.contains(reason), "\(error.message)")
         }
+    }
+
+    /// Found by the FuzzModelFiles target: the header accepted F64 and integer tensors, and reading one returned no
+    /// values at all (an encoder built from it would index an empty array). F64 now converts; integers are refused.
+    @Test func doublesAreConvertedAndIntegerTensorsAreRefused() throws {
+        var payload: [UInt8] = []
+        for value in [1.5, -2.25] as [Double] { payload += withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+        payload += [UInt8](repeating: 7, count: 16)
+        let header = #"{"w":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"position_ids":{"dtype":"I64","shape":[2],"data_offsets":[16,32]}}"#
+        let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8) + payload
+        let file = try SafeTensors(data: Data(bytes))
+        #expect(try file.tensor("w", shape: [2]) == [1.5, -2.25])
+        #expect(file.shape(of: "position_ids") == [2])
+        #expect { try file.tensor("position_ids", shape: [2]) } throws: { ($0 as? CacheError)?.message.contains("integers") == true }
     }
 }
