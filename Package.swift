@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // Tests only: the tenant-isolation property test.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(name: "CCacheKitCRC32C"),
@@ -120,7 +122,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CacheKitTests",
-            dependencies: ["CacheKit", "CacheKitTesting", .product(name: "InMemoryTracing", package: "swift-distributed-tracing")]
+            dependencies: [
+                "CacheKit", "CacheKitTesting", .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "CacheKitInvalidationTests",
