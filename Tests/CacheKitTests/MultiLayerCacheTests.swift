@@ -260,6 +260,39 @@ struct MultiLayerCacheTests {
         for request in requests { #expect(try await cache.lookup(request).entry == nil) }
     }
 
+    /// The single-flight table is bounded: with room for 4 flights, 12 distinct misses held upstream keep at most 4
+    /// in the table; the rest call upstream uncoalesced (never an error), and identical requests still join.
+    @Test func theSingleFlightTableHasALimitAndPastItMissesRunUncoalesced() async throws {
+        var configuration = CacheConfiguration(clock: self.clock)
+        configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(clock: self.clock))]
+        configuration.maximumInFlightCalls = 4
+        configuration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: configuration)
+        let released = LockedState(false), calls = LockedState(0)
+        let upstream = ClosureCompletionProvider { request in
+            calls.withLock { $0 += 1 }
+            while !released.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(2)) }
+            return ChatResponse(id: "x", model: request.model, created: 0, content: "answer to: \(request.lastUserText ?? "")")
+        }
+        let results = Task {
+            try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for i in 0..<12 {
+                    group.addTask { (i, try await cache.completion(for: self.request("q\(i)"), upstream: upstream).response.text) }
+                    // Two identical requests for q0: the second joins the first flight.
+                    if i == 0 { group.addTask { (0, try await cache.completion(for: self.request("q0"), upstream: upstream).response.text) } }
+                }
+                return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+            }
+        }
+        while calls.withLock({ $0 }) < 12 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(cache.inFlightCalls == 4, "the table holds \(cache.inFlightCalls) flights, its limit is 4")
+        released.withLock { $0 = true }
+        let answers = try await results.value
+        #expect(answers.count == 13 && answers.allSatisfy { $0.1 == "answer to: q\($0.0)" })
+        #expect(calls.withLock { $0 } == 12, "the identical q0 request did not join its flight")
+        #expect(cache.inFlightCalls == 0)
+    }
+
     @Test func propagatePolicyThrowsTheLayerError() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         broken.inject(.fail)
