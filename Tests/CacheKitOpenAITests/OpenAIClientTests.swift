@@ -126,6 +126,59 @@ struct OpenAIClientTests {
         #expect(counters.waiters == 0 && counters.open <= 8, "the pool is back to normal")
     }
 
+    /// The upstream behind the TCP fault proxy: while it stalls or resets connections mid-answer, cached questions
+    /// are all answered from the cache, uncached ones fail with a clear error within the client's timeout (nothing
+    /// hangs, nothing partial is cached), and once the network heals every question gets its own answer.
+    @Test func upstreamNetworkFaultsFailOnlyUncachedRequestsAndCacheNothingPartial() async throws {
+        let proxy = try TCPFaultProxy(targetPort: try #require(URLComponents(string: FakeOpenAI.url!)?.port))
+        defer { proxy.stop() }
+        let client = OpenAIClient(
+            configuration: OpenAIConfiguration(
+                baseURL: "http://127.0.0.1:\(proxy.port)/v1", apiKey: FakeOpenAI.apiKey, requestTimeout: .milliseconds(500),
+                streamIdleTimeout: .milliseconds(500), maximumRetries: 1, initialBackoff: .milliseconds(10)
+            ),
+            logger: Logger(label: "test")
+        )
+        let cache = self.cache()
+        for i in 0..<10 { _ = try await cache.completion(for: self.request("cached \(i)"), upstream: client) }
+        var report: [String] = []
+        for fault in [TCPFaultProxy.Fault.stall, .resetAfter(bytes: 40), .latency(.seconds(2))] {
+            proxy.fault = fault
+            var cachedFailures = 0, uncachedErrors = 0
+            let started = ContinuousClock.now
+            for i in 0..<10 {
+                do {
+                    let hit = try await cache.completion(for: self.request("cached \(i)"), upstream: client)
+                    if hit.outcome.source != .hitL1 || hit.response.text != "answer to: cached \(i)" { cachedFailures += 1 }
+                } catch {
+                    cachedFailures += 1
+                }
+            }
+            for i in 0..<3 {
+                do {
+                    _ = try await cache.completion(for: self.request("\(fault) \(i)"), upstream: client)
+                    Issue.record("\(fault): an uncached request succeeded through a broken network")
+                } catch {
+                    uncachedErrors += 1
+                }
+            }
+            let elapsed = ContinuousClock.now - started
+            report.append("\(fault): cached 10/10 answered, uncached \(uncachedErrors)/3 clear errors in \(elapsed)")
+            #expect(cachedFailures == 0, "\(fault): cached questions failed")
+            #expect(uncachedErrors == 3)
+            #expect(elapsed < .seconds(10), "\(fault): requests hung past their timeouts")
+        }
+        proxy.fault = .none
+        for i in 0..<3 {
+            let text = "\(TCPFaultProxy.Fault.resetAfter(bytes: 40)) \(i)"
+            let healed = try await cache.completion(for: self.request(text), upstream: client)
+            #expect(healed.outcome.source == .miss, "a failed answer was cached")
+            #expect(healed.response.text == "answer to: \(text)")
+        }
+        print("upstream through the TCP fault proxy: " + report.joined(separator: "; ") + "; \(proxy.resetCount) connections reset")
+        #expect(proxy.resetCount > 0)
+    }
+
     @Test func identicalRequestsMakeOneUpstreamCallAndTheSecondIsServedFromL1() async throws {
         let cache = self.cache()
         let client = FakeOpenAI.client()

@@ -365,4 +365,38 @@ struct PostgresIntegrationTests {
         #expect(counters.destroyed > 0, "no call was cancelled in flight")
         #expect(counters.waiters == 0 && counters.open <= configuration.poolSize, "the pool is back to normal")
     }
+
+    /// Bytes changed inside entries stored in PostgreSQL (one flipped byte, a truncation, garbage), behind
+    /// CacheKit's back: each is detected, counted, answered from upstream as a miss, and replaced by a good entry.
+    @Test func entriesCorruptedInsidePostgresAreDetectedCountedAndReplaced() async throws {
+        let backend = PostgresCacheBackend(configuration: try PostgresTestServer.configuration())
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let tenant = CacheScope(tenant: "corrupt-\(UInt32.random(in: 0...UInt32.max))")
+        let questions = ["first question", "second question", "third question"]
+        func key(_ question: String) -> String {
+            cache.key(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), in: tenant).digest.hex
+        }
+        for question in questions {
+            _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), in: tenant, upstream: upstream)
+        }
+        // Admin SQL of the test only; the keys are hex digests, so nothing user-typed reaches this text.
+        try PostgresTestServer.psql("UPDATE ckt_entries SET payload = overlay(payload placing '\\xff'::bytea from 30 for 1) WHERE key = decode('\(key(questions[0]))', 'hex')")
+        try PostgresTestServer.psql("UPDATE ckt_entries SET payload = substring(payload from 1 for 12) WHERE key = decode('\(key(questions[1]))', 'hex')")
+        try PostgresTestServer.psql("UPDATE ckt_entries SET payload = '\\x00'::bytea WHERE key = decode('\(key(questions[2]))', 'hex')")
+        for question in questions {
+            let answer = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), in: tenant, upstream: upstream)
+            #expect(answer.outcome.source == .miss, "a corrupted entry was served")
+            #expect(answer.response.text == "answer to: \(question)")
+        }
+        #expect(cache.statistics().layers[0].corruptEntries == 3)
+        for question in questions {
+            let again = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), in: tenant, upstream: upstream)
+            #expect(again.outcome.source == .hitL1 && again.response.text == "answer to: \(question)", "the corrupt entry was not replaced")
+        }
+        #expect(upstream.calls == 6)
+    }
 }

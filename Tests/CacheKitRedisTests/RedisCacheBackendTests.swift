@@ -171,4 +171,38 @@ struct RedisCacheBackendTests {
         #expect(counters.destroyed > 0, "connections with an unread reply were not destroyed")
         #expect(counters.open <= configuration.poolSize)
     }
+
+    /// Bytes changed inside entries stored in Redis (one flipped byte, a truncation, garbage), behind CacheKit's
+    /// back: each is detected, counted, answered from upstream as a miss, and replaced by a good entry.
+    @Test func entriesCorruptedInsideRedisAreDetectedCountedAndReplaced() async throws {
+        let configuration = try RedisTestServer.configuration()
+        let backend = RedisCacheBackend(configuration: configuration)
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let upstream = EchoCompletionProvider()
+        let questions = ["first question", "second question", "third question"]
+        for question in questions {
+            _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), upstream: upstream)
+        }
+        let keys = try RedisTestServer.cli(["--scan", "--pattern", "\(configuration.keyPrefix):e:*"]).split(separator: "\n").map(String.init).sorted()
+        #expect(keys.count == 3)
+        // Admin tooling of the test only (EVAL): CacheKit itself never sends scripts.
+        let flip = "local v = redis.call('GET', KEYS[1]) local i = tonumber(ARGV[1]) redis.call('SET', KEYS[1], string.sub(v, 1, i - 1) .. string.char((string.byte(v, i) + 1) % 256) .. string.sub(v, i + 1)) return 1"
+        try RedisTestServer.cli(["EVAL", flip, "1", keys[0], "30"])
+        try RedisTestServer.cli(["EVAL", "redis.call('SET', KEYS[1], string.sub(redis.call('GET', KEYS[1]), 1, 12)) return 1", "1", keys[1]])
+        try RedisTestServer.cli(["SET", keys[2], "not a cache entry"])
+        for question in questions {
+            let answer = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), upstream: upstream)
+            #expect(answer.outcome.source == .miss, "a corrupted entry was served")
+            #expect(answer.response.text == "answer to: \(question)")
+        }
+        #expect(cache.statistics().layers[0].corruptEntries == 3)
+        for question in questions {
+            let again = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(question)], temperature: 0), upstream: upstream)
+            #expect(again.outcome.source == .hitL1 && again.response.text == "answer to: \(question)", "the corrupt entry was not replaced")
+        }
+        #expect(upstream.calls == 6)
+    }
 }
