@@ -1,5 +1,6 @@
 import CacheKit
 import Foundation
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -232,5 +233,40 @@ public final class TCPFaultProxy: @unchecked Sendable {
                 return
             }
         }
+    }
+}
+
+extension TCPFaultProxy {
+    /// Applies each of `faults` for `duration` in turn, after a calm `pause`, while the caller's load runs, and
+    /// records with Swift Testing that each phase was counted as layer errors (read from `cache`'s first layer),
+    /// that the process did not stall with the network (the phase ends within 5 s), and that `recovery` — the
+    /// time until the backend works again, measured once the fault is cleared — stays below `recoveryLimit`.
+    /// Returns one report line per fault.
+    public func runPhases(
+        _ faults: [Fault],
+        on cache: MultiLayerCache,
+        duration: Duration = .seconds(1),
+        pause: Duration = .milliseconds(300),
+        recoveryLimit: Duration,
+        recovery: () async -> Duration
+    ) async throws -> [String] {
+        var report: [String] = []
+        for fault in faults {
+            try await Task.sleep(for: pause)
+            let errorsBefore = cache.statistics().layers[0].errors
+            let phase = ContinuousClock.now
+            self.fault = fault
+            try await Task.sleep(for: duration)
+            self.fault = .none
+            // Liveness, not speed: a client blocking the cooperative pool on the stalled network (PQcancel did)
+            // froze every task, this one included, until the kernel gave up on the connection (about 60 s).
+            #expect(ContinuousClock.now - phase < duration + .seconds(4), "\(fault): the process stalled along with the network")
+            let recovered = await recovery()
+            let errors = cache.statistics().layers[0].errors - errorsBefore
+            report.append("\(fault): \(errors) layer errors, recovered \(recovered)")
+            #expect(errors > 0, "\(fault) was not counted")
+            #expect(recovered < recoveryLimit, "\(fault): the pool took \(recovered) to recover")
+        }
+        return report
     }
 }

@@ -277,23 +277,9 @@ struct PostgresIntegrationTests {
             }
             return .seconds(10)
         }
-        var report: [String] = []
-        for fault in [TCPFaultProxy.Fault.latency(.milliseconds(600)), .stall, .resetAfter(bytes: 200)] {
-            try await Task.sleep(for: .milliseconds(300))
-            let errorsBefore = cache.statistics().layers[0].errors
-            let phase = ContinuousClock.now
-            proxy.fault = fault
-            try await Task.sleep(for: .seconds(1))
-            proxy.fault = .none
-            // Liveness, not speed: a client blocking the cooperative pool on the stalled network (PQcancel did)
-            // froze every task, this one included, until the kernel gave up on the connection (about 60 s).
-            #expect(ContinuousClock.now - phase < .seconds(5), "\(fault): the process stalled along with the network")
-            let recovery = await recoveryTime()
-            let errors = cache.statistics().layers[0].errors - errorsBefore
-            report.append("\(fault): \(errors) layer errors, recovered \(recovery)")
-            #expect(errors > 0, "\(fault) was not counted")
-            #expect(recovery < .seconds(2), "\(fault): the pool took \(recovery) to recover")
-        }
+        let report = try await proxy.runPhases(
+            [TCPFaultProxy.Fault.latency(.milliseconds(600)), .stall, .resetAfter(bytes: 200)], on: cache, recoveryLimit: .seconds(2)
+        ) { await recoveryTime() }
         try await Task.sleep(for: .milliseconds(200))
         stop.withLock { $0 = true }
         let result = await loader.value
