@@ -15,22 +15,25 @@ final class BertEncoder: Sendable {
     /// A linear layer's weight, [out × in] as PyTorch stores it: packed in half-precision panels for the panel
     /// kernels, or in single precision for BLAS.
     struct Weight: Sendable {
+        enum Storage: Sendable {
+            case panels([UInt16])
+            case single([Float])
+        }
         let outputs: Int, inputs: Int
-        let packed: [UInt16]
-        let values: [Float]
+        let storage: Storage
 
         init(_ values: [Float], outputs: Int, inputs: Int, products: EmbeddingMatrixProducts) {
             self.outputs = outputs
             self.inputs = inputs
-            if products == .halfPrecisionPanels {
-                self.packed = [UInt16](unsafeUninitializedCapacity: cachekit_packed_count(Int32(outputs), Int32(inputs))) { buffer, count in
-                    values.withUnsafeBufferPointer { cachekit_pack_f16($0.baseAddress, Int32(outputs), Int32(inputs), buffer.baseAddress) }
-                    count = buffer.count
-                }
-                self.values = []
-            } else {
-                self.packed = []
-                self.values = values
+            switch products {
+            case .halfPrecisionPanels:
+                self.storage = .panels(
+                    [UInt16](unsafeUninitializedCapacity: cachekit_packed_count(Int32(outputs), Int32(inputs))) { buffer, count in
+                        values.withUnsafeBufferPointer { cachekit_pack_f16($0.baseAddress, Int32(outputs), Int32(inputs), buffer.baseAddress) }
+                        count = buffer.count
+                    })
+            case .blas:
+                self.storage = .single(values)
             }
         }
     }
@@ -59,7 +62,6 @@ final class BertEncoder: Sendable {
     let embeddingNormWeight: [Float]
     let embeddingNormBias: [Float]
     let layers: [Layer]
-    let products: EmbeddingMatrixProducts
 
     init(config: JSONValue, weights: SafeTensors, products: EmbeddingMatrixProducts) throws(CacheError) {
         let products = products == .halfPrecisionPanels && !EmbeddingMatrixProducts.panelKernelsAvailable ? .blas : products
@@ -121,7 +123,6 @@ final class BertEncoder: Sendable {
             )
         }
         self.layers = layers
-        self.products = products
         self.team = products == .halfPrecisionPanels ? Team() : nil
     }
 
@@ -142,20 +143,21 @@ final class BertEncoder: Sendable {
         _ x: UnsafePointer<Float>, rows: Int, _ weight: Weight, _ bias: [Float], into y: UnsafeMutablePointer<Float>, team: OpaquePointer?
     ) {
         let outputs = weight.outputs, inputs = weight.inputs
-        if !weight.packed.isEmpty {
-            weight.packed.withUnsafeBufferPointer { packed in
+        switch weight.storage {
+        case .panels(let packed):
+            packed.withUnsafeBufferPointer { packed in
                 bias.withUnsafeBufferPointer { b in
                     cachekit_gemm_f16_team(
                         team, Int32(rows), Int32(outputs), Int32(inputs), x, Int32(inputs), packed.baseAddress, b.baseAddress, y, Int32(outputs))
                 }
             }
-            return
-        }
-        bias.withUnsafeBufferPointer { b in
-            for row in 0..<rows { (y + row * outputs).update(from: b.baseAddress!, count: outputs) }
-        }
-        weight.values.withUnsafeBufferPointer { wp in
-            cachekit_sgemm_nt(Int32(rows), Int32(outputs), Int32(inputs), 1, x, Int32(inputs), wp.baseAddress, Int32(inputs), 1, y, Int32(outputs))
+        case .single(let values):
+            bias.withUnsafeBufferPointer { b in
+                for row in 0..<rows { (y + row * outputs).update(from: b.baseAddress!, count: outputs) }
+            }
+            values.withUnsafeBufferPointer { wp in
+                cachekit_sgemm_nt(Int32(rows), Int32(outputs), Int32(inputs), 1, x, Int32(inputs), wp.baseAddress, Int32(inputs), 1, y, Int32(outputs))
+            }
         }
     }
 

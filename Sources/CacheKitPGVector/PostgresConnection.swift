@@ -205,7 +205,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             let primary = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { String(cString: $0) } ?? Self.message(connection)
             let code: CacheError.Code
             switch state {
-            case "57014": code = .timeout  // query_canceled (statement_timeout or PQcancel)
+            case "57014": code = .timeout  // query_canceled (statement_timeout)
             case "57P01", "57P02", "57P03", "08000", "08003", "08006": code = .connectionFailed
             default: code = PQstatus(connection) == CONNECTION_OK ? .commandFailed : .connectionFailed
             }

@@ -220,7 +220,9 @@ public final class TCPFaultProxy: @unchecked Sendable {
             }
             var sent = 0
             while sent < limit {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + sent, limit - sent) }
+                // send with MSG_NOSIGNAL, not write: a peer that reset the connection must not raise SIGPIPE, which
+                // would end the whole process (the test run died that way, mid-suite, with no report).
+                let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, limit - sent, Int32(MSG_NOSIGNAL)) }
                 guard written > 0 else {
                     connection.close(reset: false)
                     return
@@ -239,16 +241,15 @@ public final class TCPFaultProxy: @unchecked Sendable {
 extension TCPFaultProxy {
     /// Applies each of `faults` for `duration` in turn, after a calm `pause`, while the caller's load runs, and
     /// records with Swift Testing that each phase was counted as layer errors (read from `cache`'s first layer),
-    /// that the process did not stall with the network (the phase ends within 5 s), and that `recovery` — the
-    /// time until the backend works again, measured once the fault is cleared — stays below `recoveryLimit`.
-    /// Returns one report line per fault.
+    /// that the process did not stall with the network (the phase ends within `duration` + 4 s), and that
+    /// `backend` works again within `recoveryLimit` once the fault is cleared. Returns one report line per fault.
     public func runPhases(
         _ faults: [Fault],
         on cache: MultiLayerCache,
+        probing backend: any CacheBackend,
         duration: Duration = .seconds(1),
         pause: Duration = .milliseconds(300),
-        recoveryLimit: Duration,
-        recovery: () async -> Duration
+        recoveryLimit: Duration
     ) async throws -> [String] {
         var report: [String] = []
         for fault in faults {
@@ -261,7 +262,7 @@ extension TCPFaultProxy {
             // Liveness, not speed: a client blocking the cooperative pool on the stalled network (PQcancel did)
             // froze every task, this one included, until the kernel gave up on the connection (about 60 s).
             #expect(ContinuousClock.now - phase < duration + .seconds(4), "\(fault): the process stalled along with the network")
-            let recovered = await recovery()
+            let recovered = await timeUntilWorking(backend)
             let errors = cache.statistics().layers[0].errors - errorsBefore
             report.append("\(fault): \(errors) layer errors, recovered \(recovered)")
             #expect(errors > 0, "\(fault) was not counted")

@@ -145,13 +145,13 @@ struct CalibrateCommand: AsyncParsableCommand {
         }
         let backward = fold(calibrateOn: false)
         let (chosen, sweep, report) = (forward.chosen, forward.sweep, forward.report)
-        let (allByID, allSameAnswer) = { (s: (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample])) in
-            (ThresholdCalibrator(samples: s.byID), ThresholdCalibrator(samples: s.byText))
-        }(samples(margin: forward.margin))
+        func calibrators(margin: Float) -> (byID: ThresholdCalibrator, byText: ThresholdCalibrator) {
+            let labelled = samples(margin: margin)
+            return (ThresholdCalibrator(samples: labelled.byID), ThresholdCalibrator(samples: labelled.byText))
+        }
+        let (allByID, allSameAnswer) = calibrators(margin: forward.margin)
         // GPTCache's operating points are compared without the ambiguity check, so that every hit rate is reachable.
-        let (plainByID, plainByText) = { (s: (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample])) in
-            (ThresholdCalibrator(samples: s.byID), ThresholdCalibrator(samples: s.byText))
-        }(samples(margin: 0))
+        let (plainByID, plainByText) = calibrators(margin: 0)
         let all = self.byAnswerText ? allSameAnswer : allByID
         let half = candidates.count / 2
 

@@ -263,23 +263,10 @@ struct PostgresIntegrationTests {
             }
             return (requests, failures)
         }
-        func recoveryTime() async -> Duration {
-            let started = ContinuousClock.now
-            let key = CacheKey(digest: Digest256(hashing: Array("probe".utf8)), scopeID: tenant.id)
-            while ContinuousClock.now - started < .seconds(10) {
-                let now = SystemCacheClock().now()
-                if (try? await backend.set(CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(10)), for: key)) != nil,
-                    (try? await backend.get(key)) != nil
-                {
-                    return ContinuousClock.now - started
-                }
-                try? await Task.sleep(for: .milliseconds(10))
-            }
-            return .seconds(10)
-        }
         let report = try await proxy.runPhases(
-            [TCPFaultProxy.Fault.latency(.milliseconds(600)), .stall, .resetAfter(bytes: 200)], on: cache, recoveryLimit: .seconds(2)
-        ) { await recoveryTime() }
+            [TCPFaultProxy.Fault.latency(.milliseconds(600)), .stall, .resetAfter(bytes: 200)], on: cache, probing: backend,
+            recoveryLimit: .seconds(2)
+        )
         try await Task.sleep(for: .milliseconds(200))
         stop.withLock { $0 = true }
         let result = await loader.value
@@ -307,47 +294,13 @@ struct PostgresIntegrationTests {
         components.port = proxy.port
         let configuration = try PostgresConfiguration(connectionString: try #require(components.string), tablePrefix: "ckt")
         let backend = PostgresCacheBackend(configuration: configuration)
-        let tenant = CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))")
-        func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("row \(i)".utf8)), scopeID: tenant.id) }
-        let now = SystemCacheClock().now()
-        for i in 0..<100 {
-            try await backend.set(CacheEntry(value: Array("value \(i)".utf8), createdAt: now, expiresAt: now + .seconds(300)), for: key(i))
-        }
-        proxy.fault = .latency(.milliseconds(3))
-        var generator = SystemRandomNumberGenerator()
-        let plan = (0..<2000).map { _ in (row: Int.random(in: 0..<100, using: &generator), delay: Int.random(in: 0...1200, using: &generator)) }
-        let wrong = LockedState(0), answered = LockedState(0), cancelled = LockedState(0)
-        await withTaskGroup(of: Void.self) { group in
-            for (i, step) in plan.enumerated() {
-                let call = Task { try await backend.get(key(step.row)) }
-                group.addTask {
-                    if i % 2 == 0 {
-                        try? await Task.sleep(for: .milliseconds(step.delay))
-                        call.cancel()
-                    }
-                    switch await call.result {
-                    case .success(let entry):
-                        if entry.map({ String(decoding: $0.value, as: UTF8.self) }) == "value \(step.row)" {
-                            answered.withLock { $0 += 1 }
-                        } else {
-                            wrong.withLock { $0 += 1 }
-                        }
-                    case .failure:
-                        cancelled.withLock { $0 += 1 }
-                    }
-                }
-            }
-        }
-        proxy.fault = .none
-        for i in 0..<50 {
-            let entry = try await backend.get(key(i))
-            #expect(entry.map { String(decoding: $0.value, as: UTF8.self) } == "value \(i)")
-        }
+        let storm = try await CancellationStorm.run(
+            on: backend, scope: CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))"), calls: 2000, maximumDelay: .milliseconds(1200),
+            through: proxy)
         let counters = backend.poolCounters
-        print("PostgreSQL cancellation: 2000 calls, \(cancelled.withLock { $0 }) cancelled, \(answered.withLock { $0 }) answered, "
-            + "\(wrong.withLock { $0 }) wrong; pool open \(counters.open), destroyed \(counters.destroyed), waiters \(counters.waiters)")
-        #expect(wrong.withLock { $0 } == 0, "a caller received another caller's row")
-        #expect(cancelled.withLock { $0 } > 0 && answered.withLock { $0 } >= 1000)
+        print("PostgreSQL cancellation: 2000 calls, \(storm); pool open \(counters.open), destroyed \(counters.destroyed), waiters \(counters.waiters)")
+        #expect(storm.wrong == 0, "a caller received another caller's row")
+        #expect(storm.cancelled > 0 && storm.answered >= 1000)
         #expect(counters.destroyed > 0, "no call was cancelled in flight")
         #expect(counters.waiters == 0 && counters.open <= configuration.poolSize, "the pool is back to normal")
     }

@@ -217,46 +217,13 @@ struct RedisCacheBackendTests {
         configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
         configuration.poolSize = 4
         let backend = RedisCacheBackend(configuration: configuration)
-        let scope = CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))")
-        func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("row \(i)".utf8)), scopeID: scope.id) }
-        let now = SystemCacheClock().now()
-        for i in 0..<100 {
-            try await backend.set(CacheEntry(value: Array("value \(i)".utf8), createdAt: now, expiresAt: now + .seconds(300)), for: key(i))
-        }
-        proxy.fault = .latency(.milliseconds(3))
-        var generator = SystemRandomNumberGenerator()
-        let plan = (0..<2000).map { _ in (row: Int.random(in: 0..<100, using: &generator), delay: Int.random(in: 0...1500, using: &generator)) }
-        let wrong = LockedState(0), answered = LockedState(0), cancelled = LockedState(0)
-        await withTaskGroup(of: Void.self) { group in
-            for (i, step) in plan.enumerated() {
-                let call = Task { try await backend.get(key(step.row)) }
-                group.addTask {
-                    if i % 2 == 0 {
-                        try? await Task.sleep(for: .milliseconds(step.delay))
-                        call.cancel()
-                    }
-                    switch await call.result {
-                    case .success(let entry):
-                        if entry.map({ String(decoding: $0.value, as: UTF8.self) }) == "value \(step.row)" {
-                            answered.withLock { $0 += 1 }
-                        } else {
-                            wrong.withLock { $0 += 1 }
-                        }
-                    case .failure:
-                        cancelled.withLock { $0 += 1 }
-                    }
-                }
-            }
-        }
-        proxy.fault = .none
-        for i in 0..<100 {
-            #expect(try await backend.get(key(i)).map { String(decoding: $0.value, as: UTF8.self) } == "value \(i)")
-        }
+        let storm = try await CancellationStorm.run(
+            on: backend, scope: CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))"), calls: 2000, maximumDelay: .milliseconds(1500),
+            through: proxy)
         let counters = backend.poolCounters
-        print("Redis cancellation storm: 2000 calls, \(cancelled.withLock { $0 }) cancelled, \(answered.withLock { $0 }) answered, "
-            + "\(wrong.withLock { $0 }) wrong; pool open \(counters.open), destroyed \(counters.destroyed)")
-        #expect(wrong.withLock { $0 } == 0, "a caller received another caller's value")
-        #expect(cancelled.withLock { $0 } > 0 && answered.withLock { $0 } >= 1000)
+        print("Redis cancellation storm: 2000 calls, \(storm); pool open \(counters.open), destroyed \(counters.destroyed)")
+        #expect(storm.wrong == 0, "a caller received another caller's value")
+        #expect(storm.cancelled > 0 && storm.answered >= 1000)
         #expect(counters.destroyed > 0, "no call was cancelled in flight")
         #expect(counters.open <= configuration.poolSize, "the pool is back to normal")
     }

@@ -44,22 +44,6 @@ struct RedisFaultTests {
         return result
     }
 
-    /// Time until a write and read through the layer succeed again.
-    func recoveryTime(_ backend: RedisCacheBackend) async -> Duration {
-        let started = ContinuousClock.now
-        let key = CacheKey(digest: Digest256(hashing: Array("probe".utf8)), scopeID: CacheScope.default.id)
-        while ContinuousClock.now - started < .seconds(10) {
-            let now = SystemCacheClock().now()
-            if (try? await backend.set(CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(10)), for: key)) != nil,
-                (try? await backend.get(key)) != nil
-            {
-                return ContinuousClock.now - started
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return .seconds(10)
-    }
-
     @Test func killAndRestartMidLoad() async throws {
         let server = try OwnedRedisServer(port: 6391)
         let (cache, backend) = try self.makeCache(port: 6391)
@@ -70,7 +54,7 @@ struct RedisFaultTests {
         server.kill()
         try await Task.sleep(for: .milliseconds(500))
         try server.start()
-        let recovery = await self.recoveryTime(backend)
+        let recovery = await timeUntilWorking(backend)
         try await Task.sleep(for: .milliseconds(200))
         stop.withLock { $0 = true }
         let result = await loader.value
@@ -97,7 +81,7 @@ struct RedisFaultTests {
         server.freeze()
         try await Task.sleep(for: .seconds(2))
         server.thaw()
-        let recovery = await self.recoveryTime(backend)
+        let recovery = await timeUntilWorking(backend)
         try await Task.sleep(for: .milliseconds(200))
         stop.withLock { $0 = true }
         let result = await loader.value
@@ -121,8 +105,9 @@ struct RedisFaultTests {
         let stop = LockedState(false)
         let loader = Task { await self.load(cache, upstream: upstream, until: stop) }
         let report = try await proxy.runPhases(
-            [TCPFaultProxy.Fault.latency(.milliseconds(400)), .stall, .resetAfter(bytes: 300)], on: cache, recoveryLimit: .seconds(1)
-        ) { await self.recoveryTime(backend) }
+            [TCPFaultProxy.Fault.latency(.milliseconds(400)), .stall, .resetAfter(bytes: 300)], on: cache, probing: backend,
+            recoveryLimit: .seconds(1)
+        )
         try await Task.sleep(for: .milliseconds(200))
         stop.withLock { $0 = true }
         let result = await loader.value

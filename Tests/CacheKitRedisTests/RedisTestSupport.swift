@@ -47,6 +47,9 @@ final class OwnedRedisServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.directory]
         process.standardOutput = FileHandle.nullDevice
+        // Not the test's stderr: a server left behind by a dying test process would hold `swift test`'s pipe open
+        // and hang the run.
+        process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
         for _ in 0..<100 {

@@ -104,11 +104,7 @@ public final class MultiLayerCache: Service, Sendable {
         guard decision.read else {
             // A refresh (no-cache) reads nothing but stores its answer: in the semantic index too, so that
             // paraphrases get the new answer rather than the record it replaces, and with its query text.
-            if decision.write {
-                let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
-                lookup.queryText = query?.text ?? request.lastUserText
-                if let query { lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil) }
-            }
+            if decision.write { self.prepareStore(&lookup, for: request, in: scope) }
             return lookup
         }
 
@@ -126,10 +122,8 @@ public final class MultiLayerCache: Service, Sendable {
 
         // On the miss path only (the hit path stays free of it): the text stored with the answer, for patterns,
         // write rules and re-ranking.
-        let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
-        lookup.queryText = query?.text ?? request.lastUserText
-        if let semantic = self.configuration.semantic, let query {
-            lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
+        self.prepareStore(&lookup, for: request, in: scope)
+        if let semantic = self.configuration.semantic, lookup.semantic != nil {
             let window = self.enterBackfillWindow()
             defer { self.leaveBackfillWindow(window) }
             if let match = try await self.semanticLookup(&lookup, layer: semantic, control: control, now: now) {
@@ -196,6 +190,14 @@ public final class MultiLayerCache: Service, Sendable {
         return entry.age(at: now) <= maxAge
     }
 
+    /// Sets what a store needs beyond the key: the query text (for patterns, write rules and re-ranking) and,
+    /// with a semantic layer, the partition and text to embed.
+    private func prepareStore(_ lookup: inout CacheLookup, for request: ChatRequest, in scope: CacheScope) {
+        let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
+        lookup.queryText = query?.text ?? request.lastUserText
+        if let query { lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil) }
+    }
+
     func semanticLookup(
         _ lookup: inout CacheLookup,
         layer: SemanticLayer,
@@ -245,9 +247,10 @@ public final class MultiLayerCache: Service, Sendable {
         } else {
             best = usable.first.map { ($0, $0.similarity, false) }
         }
+        let above = best.map { $0.score >= threshold } ?? false
         // Above the threshold but too close to an entry stored for another question: a miss, not a guess.
-        let ambiguous = best.map { $0.score >= threshold && $0.ambiguous } ?? false
-        let hit = best.map { $0.score >= threshold } ?? false && !ambiguous
+        let ambiguous = above && best?.ambiguous == true
+        let hit = above && !ambiguous
         lookup.outcome.semanticScore = best?.score
         self.recorder.semanticLookup(
             hit: hit, similarity: best?.score ?? matches.first?.similarity, threshold: threshold, margin: layer.nearMissMargin,
