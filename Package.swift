@@ -1,6 +1,11 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+/// swift-configuration, for the `init(config:)` initialisers; only with the `SwiftConfiguration` trait (on by default).
+let configuration: Target.Dependency = .product(
+    name: "Configuration", package: "swift-configuration", condition: .when(traits: ["SwiftConfiguration"])
+)
+
 let package = Package(
     name: "CacheKit",
     platforms: [.macOS(.v15)],
@@ -16,6 +21,13 @@ let package = Package(
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
     ],
+    traits: [
+        .trait(
+            name: "SwiftConfiguration",
+            description: "init(config: ConfigReader) for every configuration type (swift-configuration: environment variables, JSON and YAML files)."
+        ),
+        .default(enabledTraits: ["SwiftConfiguration"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -25,8 +37,14 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(
+            url: "https://github.com/apple/swift-configuration.git", from: "1.4.0",
+            traits: [.defaults, .trait(name: "YAML", condition: .when(traits: ["SwiftConfiguration"]))]
+        ),
         // Tests only: the tenant-isolation property test.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // Tests only: FilePath for the configuration-file tests (already a dependency of swift-configuration).
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CCacheKitCRC32C"),
@@ -40,9 +58,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                configuration,
             ]
         ),
-        .target(name: "CacheKitMemory", dependencies: ["CacheKit"]),
+        .target(name: "CacheKitMemory", dependencies: ["CacheKit", configuration]),
         .target(name: "CacheKitTesting", dependencies: ["CacheKit"]),
         .systemLibrary(
             name: "CCacheKitHiredis",
@@ -52,7 +71,7 @@ let package = Package(
         .target(
             name: "CacheKitRedis",
             dependencies: [
-                "CacheKit", "CCacheKitHiredis",
+                "CacheKit", "CCacheKitHiredis", configuration,
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,7 +106,7 @@ let package = Package(
         .target(
             name: "CacheKitPGVector",
             dependencies: [
-                "CacheKit", "CCacheKitLibPQ",
+                "CacheKit", "CCacheKitLibPQ", configuration,
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -99,14 +118,14 @@ let package = Package(
         ),
         .target(
             name: "CacheKitOpenAI",
-            dependencies: ["CacheKit", "CCacheKitCurl", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CacheKit", "CCacheKitCurl", .product(name: "Logging", package: "swift-log"), configuration]
         ),
         .systemLibrary(
             name: "CCacheKitBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
-        .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS", "CCacheKitKernels"]),
+        .target(name: "CacheKitEmbeddings", dependencies: ["CacheKit", "CCacheKitBLAS", "CCacheKitKernels", configuration]),
         .target(
             name: "CacheKitInvalidation",
             dependencies: ["CacheKit", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
@@ -138,6 +157,14 @@ let package = Package(
             dependencies: [
                 "CacheKitServer", "CacheKitMemory", "CacheKitTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "CacheKitConfigurationTests",
+            dependencies: [
+                "CacheKit", "CacheKitMemory", "CacheKitRedis", "CacheKitPGVector", "CacheKitOpenAI", "CacheKitEmbeddings",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .testTarget(name: "CacheKitMemoryTests", dependencies: ["CacheKitMemory", "CacheKitTesting"]),

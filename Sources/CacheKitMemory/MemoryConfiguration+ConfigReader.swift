@@ -1,0 +1,50 @@
+#if SwiftConfiguration
+import CacheKit
+import Configuration
+
+extension MemoryCacheBackend.Configuration {
+    /// Reads a memory layer's settings from `config`; the clock stays `SystemCacheClock()`.
+    ///
+    /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "memory")`):
+    /// - `maximumBytes` (int, 1 KiB ... 1 TiB, default `67108864`)
+    /// - `maximumEntries` (int, 1 ... 1,000,000,000, default `100000`)
+    /// - `eviction` (string `s3fifo` or `lru`, default `s3fifo`)
+    /// - `sweepIntervalSeconds` (double, seconds ≥ 0.01, default `30`)
+    /// - `name` (string, default `memory`)
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
+    public init(config: ConfigReader) throws(CacheError) {
+        self.init(
+            maximumBytes: try config.cacheKitInt("maximumBytes", default: 64 << 20, in: 1024...(1 << 40)),
+            maximumEntries: try config.cacheKitInt("maximumEntries", default: 100_000, in: 1...1_000_000_000),
+            eviction: try config.cacheKitChoice("eviction", default: .s3fifo, ["s3fifo": .s3fifo, "lru": .lru]),
+            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: .seconds(30), minimum: 0.01),
+            name: config.cacheKitString("name") ?? "memory"
+        )
+    }
+}
+
+extension MemorySemanticIndex.Configuration {
+    /// Reads a memory semantic index's settings from `config`; the clock stays `SystemCacheClock()`.
+    ///
+    /// Keys:
+    /// - `dimension` (int, 1 ... 65,536, default: the `dimension` argument, which is the embedder's)
+    /// - `maximumRecords` (int, 1 ... 100,000,000, default `100000`)
+    /// - `sweepIntervalSeconds` (double, seconds ≥ 0.01, default `60`)
+    /// - `name` (string, default `memory-semantic`)
+    /// - `approximateAbove` (int ≥ 1, default `20000`)
+    /// - `approximateCandidates` (int, 1 ... 100,000, default `256`)
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
+    public init(config: ConfigReader, dimension: Int) throws(CacheError) {
+        self.init(
+            dimension: try config.cacheKitInt("dimension", default: dimension, in: 1...65_536),
+            maximumRecords: try config.cacheKitInt("maximumRecords", default: 100_000, in: 1...100_000_000),
+            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: .seconds(60), minimum: 0.01),
+            name: config.cacheKitString("name") ?? "memory-semantic",
+            approximateAbove: try config.cacheKitInt("approximateAbove", default: 20_000, in: 1...Int.max),
+            approximateCandidates: try config.cacheKitInt("approximateCandidates", default: 256, in: 1...100_000)
+        )
+    }
+}
+#endif

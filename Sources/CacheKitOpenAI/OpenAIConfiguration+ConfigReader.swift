@@ -1,0 +1,52 @@
+#if SwiftConfiguration
+import CacheKit
+import Configuration
+
+extension OpenAIConfiguration {
+    /// Reads how to reach an OpenAI-compatible server from `config`.
+    ///
+    /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "openai")`, so that the environment variables
+    /// `OPENAI_BASE_URL` and `OPENAI_API_KEY` set `baseURL` and `apiKey`):
+    /// - `baseURL` (string, `http://` or `https://`, default `https://api.openai.com/v1`)
+    /// - `apiKey` (string, secret, default: none)
+    /// - `authorization` (string `bearer` or `azureAPIKey`, default `bearer`)
+    /// - `organization`, `project`, `apiVersion` (string, default: none)
+    /// - `connectTimeoutSeconds` (double > 0, default `5`), `requestTimeoutSeconds` (double > 0, default `120`),
+    ///   `streamIdleTimeoutSeconds` (double > 0, default `60`)
+    /// - `maximumRetries` (int, 0 ... 20, default `2`)
+    /// - `initialBackoffSeconds` (double > 0, default `0.5`), `maximumRetryDelaySeconds` (double > 0, default `30`)
+    /// - `embeddingModel` (string, default `text-embedding-3-small`), `embeddingDimension` (int, 1 ... 65,536,
+    ///   default `1536`), `sendsEmbeddingDimensions` (bool, default `false`), `embeddingBatchSize` (int, 1 ... 2048,
+    ///   default `2048`)
+    /// - `poolSize` (int, 1 ... 1024, default `8`)
+    ///
+    /// Extra headers are set in code (`extraHeaders`).
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
+    public init(config: ConfigReader) throws(CacheError) {
+        let baseURL = config.cacheKitString("baseURL") ?? "https://api.openai.com/v1"
+        guard baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") else {
+            throw ConfigReader.invalid("baseURL", "must start with http:// or https://")
+        }
+        self.init(
+            baseURL: baseURL,
+            apiKey: config.cacheKitString("apiKey", secret: true),
+            authorization: try config.cacheKitChoice("authorization", default: .bearer, ["bearer": .bearer, "azureAPIKey": .azureAPIKey]),
+            organization: config.cacheKitString("organization"),
+            project: config.cacheKitString("project"),
+            apiVersion: config.cacheKitString("apiVersion"),
+            connectTimeout: try config.cacheKitSeconds("connectTimeoutSeconds", default: .seconds(5), minimum: 0.001),
+            requestTimeout: try config.cacheKitSeconds("requestTimeoutSeconds", default: .seconds(120), minimum: 0.001),
+            streamIdleTimeout: try config.cacheKitSeconds("streamIdleTimeoutSeconds", default: .seconds(60), minimum: 0.001),
+            maximumRetries: try config.cacheKitInt("maximumRetries", default: 2, in: 0...20),
+            initialBackoff: try config.cacheKitSeconds("initialBackoffSeconds", default: .milliseconds(500), minimum: 0.001),
+            maximumRetryDelay: try config.cacheKitSeconds("maximumRetryDelaySeconds", default: .seconds(30), minimum: 0.001),
+            embeddingModel: config.cacheKitString("embeddingModel") ?? "text-embedding-3-small",
+            embeddingDimension: try config.cacheKitInt("embeddingDimension", default: 1536, in: 1...65_536),
+            sendsEmbeddingDimensions: try config.cacheKitBool("sendsEmbeddingDimensions", default: false),
+            embeddingBatchSize: try config.cacheKitInt("embeddingBatchSize", default: 2048, in: 1...2048),
+            poolSize: try config.cacheKitInt("poolSize", default: 8, in: 1...1024)
+        )
+    }
+}
+#endif

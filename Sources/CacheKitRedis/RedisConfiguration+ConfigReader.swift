@@ -1,0 +1,58 @@
+#if SwiftConfiguration
+import CacheKit
+import Configuration
+
+extension RedisConfiguration {
+    /// Reads how to reach and use Redis from `config`.
+    ///
+    /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "redis")`, so that the environment variable
+    /// `REDIS_URL` sets `url`):
+    /// - `url` (string, secret, default: none): `redis://[user[:password]@]host[:port][/db]` or
+    ///   `unix:///path.sock[?db=N]`, as `init(url:)` reads it. When set, `host`, `port` and `unixSocket` are ignored.
+    /// - `host` (string, default `127.0.0.1`), `port` (int, 1 ... 65535, default `6379`)
+    /// - `unixSocket` (string, absolute path, default: none; wins over `host`)
+    /// - `database` (int ≥ 0, default `0`, or the URL's)
+    /// - `username` (string, default: none, or the URL's)
+    /// - `password` (string, secret, default: none, or the URL's)
+    /// - `poolSize` (int, 1 ... 1024, default `8`)
+    /// - `connectTimeoutSeconds` (double > 0, default `1`)
+    /// - `commandTimeoutSeconds` (double > 0, default `0.5`)
+    /// - `maximumWaiters` (int ≥ 0, default `10000`)
+    /// - `reconnectBackoffInitialSeconds` (double > 0, default `0.025`),
+    ///   `reconnectBackoffMaximumSeconds` (double > 0, default `0.5`)
+    /// - `keyPrefix` (string, default `cachekit`)
+    /// - `name` (string, default `redis`)
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range; a bad
+    ///   URL is described without its password.
+    public init(config: ConfigReader) throws(CacheError) {
+        if let url = config.cacheKitString("url", secret: true) {
+            try self.init(url: url)
+        } else {
+            self.init()
+            if let path = config.cacheKitString("unixSocket") {
+                guard path.hasPrefix("/") else { throw ConfigReader.invalid("unixSocket", "must be an absolute path") }
+                self.endpoint = .unix(path: path)
+            } else {
+                self.endpoint = .tcp(
+                    host: config.cacheKitString("host") ?? "127.0.0.1",
+                    port: try config.cacheKitInt("port", default: 6379, in: 1...65535)
+                )
+            }
+        }
+        self.database = try config.cacheKitInt("database", default: self.database, in: 0...Int(Int32.max))
+        if let username = config.cacheKitString("username") { self.username = username }
+        if let password = config.cacheKitString("password", secret: true) { self.password = password }
+        self.poolSize = try config.cacheKitInt("poolSize", default: 8, in: 1...1024)
+        self.connectTimeout = try config.cacheKitSeconds("connectTimeoutSeconds", default: .seconds(1), minimum: 0.001)
+        self.commandTimeout = try config.cacheKitSeconds("commandTimeoutSeconds", default: .milliseconds(500), minimum: 0.001)
+        self.maximumWaiters = try config.cacheKitInt("maximumWaiters", default: 10_000, in: 0...Int(Int32.max))
+        self.reconnectBackoff = (
+            try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: .milliseconds(25), minimum: 0.001),
+            try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: .milliseconds(500), minimum: 0.001)
+        )
+        self.keyPrefix = config.cacheKitString("keyPrefix") ?? "cachekit"
+        self.name = config.cacheKitString("name") ?? "redis"
+    }
+}
+#endif
