@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "CacheKitPromptPrefix", targets: ["CacheKitPromptPrefix"]),
         .library(name: "CacheKitTesting", targets: ["CacheKitTesting"]),
         .executable(name: "cachekit", targets: ["cachekit"]),
+        .plugin(name: "NewBackend", targets: ["NewBackend"]),
     ],
     traits: [
         .trait(
@@ -39,7 +40,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(
             url: "https://github.com/apple/swift-configuration.git", from: "1.4.0",
-            traits: [.defaults, .trait(name: "YAML", condition: .when(traits: ["SwiftConfiguration"]))]
+            traits: [.defaults, "YAML"]
         ),
         // Tests only: the tenant-isolation property test.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -47,6 +48,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
+        .plugin(
+            name: "NewBackend",
+            capability: .command(
+                intent: .custom(verb: "cachekit-new-backend", description: "Write a new CacheKit backend package that passes the conformance suite."),
+                permissions: [.writeToPackageDirectory(reason: "writes the new backend package (default ./cachekit-<name>, or --output)")]
+            )
+        ),
         .target(name: "CCacheKitCRC32C"),
         .target(name: "CCacheKitKernels"),
         .target(

@@ -61,6 +61,9 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
             throw CacheError(.connectionFailed, "cannot allocate a libpq connection", backend: configuration.name)
         }
         self.connection = connection
+        // libpq's default notice processor prints server notices ("relation ... already exists, skipping" from the
+        // migrations' IF NOT EXISTS) to the application's stderr; a library must not. They are informational only.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         guard PQstatus(connection) == CONNECTION_OK else {
             let reason = Self.message(connection)
             self.close()

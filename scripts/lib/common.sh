@@ -5,7 +5,7 @@ CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
 # Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev python3 python3-pip python3-venv)
+TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev libsqlite3-dev python3 python3-pip python3-venv)
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
@@ -186,4 +186,113 @@ run_sdk_tests() {
   wait "$pid" 2>/dev/null || true
   if [ "$status" -ne 0 ]; then log "openai SDK tests failed; serve log:"; tail -20 "$CACHEKIT_STATE_DIR/serve.log" >&2; exit "$status"; fi
   log "openai SDK against cachekit serve: all checks passed"
+}
+
+# Every package under Examples/ and the backend scaffolding plugin, built against this checkout in one shared build
+# folder (.build-examples: the examples' dependencies compile once), then run where they prove something: the
+# prompt-prefix report, the SQLite backend's conformance suite, the multi-layer walk-through against this run's
+# Redis and PostgreSQL, the Hummingbird app over HTTP (memory, then Redis after a restart, /metrics, SIGTERM), the
+# swift-otel exporter into a local OTLP receiver, and a freshly scaffolded backend's own tests.
+run_examples() {
+  local scratch="$PWD/.build-examples" bin example
+  bin="$scratch/$(uname -m)-unknown-linux-gnu/debug"
+  for example in prompt-prefix sqlite-backend multi-layer hummingbird-app tracing-otel; do
+    log "building Examples/$example"
+    if ! swift build --build-tests --package-path "Examples/$example" --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example-build.log" 2>&1; then
+      grep -E "error" "$CACHEKIT_STATE_DIR/example-build.log" | sort -u | head -20 >&2
+      log "Examples/$example does not build"; exit 1
+    fi
+  done
+
+  log "Examples/prompt-prefix"
+  "$bin/PromptPrefixExample" >"$CACHEKIT_STATE_DIR/example.log" || { cat "$CACHEKIT_STATE_DIR/example.log"; log "Examples/prompt-prefix failed"; exit 1; }
+  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+
+  log "Examples/sqlite-backend: swift test (the CacheKitTesting conformance suite)"
+  swift test --skip-build --package-path Examples/sqlite-backend --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
+    || { grep -E "✘|error" "$CACHEKIT_STATE_DIR/example.log"; log "Examples/sqlite-backend tests failed"; exit 1; }
+  grep "Test run with" "$CACHEKIT_STATE_DIR/example.log" | sed 's/^/  /'
+
+  log "Examples/multi-layer against 127.0.0.1 Redis and PostgreSQL"
+  REDIS_URL="$CACHEKIT_REDIS_URL" POSTGRES_URL="$CACHEKIT_POSTGRES_URL" EMBEDDING_MODEL_DIRECTORY="$CACHEKIT_MODEL_DIR" \
+    timeout 120 "$bin/MultiLayerExample" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
+    || { cat "$CACHEKIT_STATE_DIR/example.log"; log "Examples/multi-layer: a step did not go as expected"; exit 1; }
+  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+
+  log "Examples/hummingbird-app over HTTP"
+  check_hummingbird_example "$bin/App"
+
+  log "Examples/tracing-otel into a local OTLP/HTTP receiver"
+  check_tracing_example "$bin/TracingExample"
+
+  log "Plugins/NewBackend: scaffold a backend and run its tests"
+  local scaffold="$CACHEKIT_STATE_DIR/scaffold-acme"
+  rm -rf "$scaffold"
+  swift package --allow-writing-to-package-directory cachekit-new-backend --name acme --output "$scaffold" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
+    || { cat "$CACHEKIT_STATE_DIR/example.log"; log "the scaffolding plugin failed"; exit 1; }
+  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+  swift test --package-path "$scaffold" --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
+    || { grep -E "error|✘" "$CACHEKIT_STATE_DIR/example.log" | head -20; log "the scaffolded backend's tests failed"; exit 1; }
+  grep "Test run with" "$CACHEKIT_STATE_DIR/example.log" | sed 's/^/  /'
+  rm -rf "$scaffold"
+  log "examples and the scaffolding plugin: all checks passed"
+}
+
+check_hummingbird_example() {
+  local app=$1 port=${CACHEKIT_TEST_APP_PORT:-18112} pid body
+  start_app() {
+    REDIS_URL="$CACHEKIT_REDIS_URL" REDIS_KEY_PREFIX="example-app-$$" HTTP_PORT="$port" "$app" >>"$CACHEKIT_STATE_DIR/example-app.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/stats" >/dev/null && return; sleep 0.1; done
+    log "the Hummingbird example did not start"; tail -5 "$CACHEKIT_STATE_DIR/example-app.log" >&2; exit 1
+  }
+  ask() { curl -sf -X POST "http://127.0.0.1:$port/ask" -H 'content-type: application/json' -d '{"question":"How do I reset my password?"}'; }
+  expect_cache() {
+    body=$(ask)
+    case "$body" in *"\"cache\":\"$1\""*) log "  /ask → $1" ;; *) log "  /ask: expected $1, got $body"; kill "$pid"; exit 1 ;; esac
+  }
+  stop_app() {
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 0 ] || { log "  the app exited with $status after SIGTERM (expected a graceful 0)"; exit 1; }
+  }
+  : >"$CACHEKIT_STATE_DIR/example-app.log"
+  start_app
+  expect_cache MISS
+  expect_cache HIT-L1
+  curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^cachekit_' || { log "  /metrics has no cachekit_ series"; kill "$pid"; exit 1; }
+  log "  /metrics has $(curl -sf "http://127.0.0.1:$port/metrics" | grep -c '^cachekit_') cachekit_ samples"
+  stop_app
+  log "  SIGTERM: graceful exit 0; restarting (empty memory)"
+  start_app
+  expect_cache HIT-L2
+  stop_app
+}
+
+check_tracing_example() {
+  local example=$1 port=${CACHEKIT_TEST_OTLP_PORT:-18113} receiver spans
+  python3 scripts/lib/otlp-receiver.py "$port" &
+  receiver=$!
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/spans" >/dev/null && break; sleep 0.1; done
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_EXPORTER_OTLP_PROTOCOL=http/json timeout 60 "$example" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
+    || { cat "$CACHEKIT_STATE_DIR/example.log"; kill "$receiver"; log "Examples/tracing-otel failed"; exit 1; }
+  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+  spans=$(curl -sf "http://127.0.0.1:$port/spans")
+  kill "$receiver" 2>/dev/null || true
+  python3 - "$spans" <<'PY'
+import json, sys
+spans = json.loads(sys.argv[1])
+names = [s["name"] for s in spans]
+need = ["cachekit.lookup", "cachekit.get", "cachekit.embed", "cachekit.upstream", "cachekit.invalidate", "answer question"]
+missing = [n for n in need if n not in names]
+outcomes = sorted({s["attributes"].get("cachekit.outcome") for s in spans if s["name"] == "cachekit.lookup"} - {None})
+similar = [s["attributes"].get("cachekit.similarity") for s in spans if s["name"] == "cachekit.lookup" and s["attributes"].get("cachekit.outcome") == "SEMANTIC-HIT"]
+parents = {s["traceId"] for s in spans if s["name"] == "answer question"}
+nested = all(s["traceId"] in parents for s in spans if s["name"] == "cachekit.lookup")
+print(f"  {len(spans)} spans received: {sorted(set(names))}; lookup outcomes {outcomes}; semantic similarity {similar}")
+if missing or outcomes != ["HIT-L1", "MISS", "SEMANTIC-HIT"] or not similar or not nested:
+    print(f"  missing {missing}, outcomes {outcomes}, similarity {similar}, lookups inside the example's traces: {nested}")
+    sys.exit(1)
+PY
 }
