@@ -42,6 +42,8 @@ let package = Package(
             url: "https://github.com/apple/swift-configuration.git", from: "1.4.0",
             traits: [.defaults, "YAML"]
         ),
+        // Documentation: `swift package generate-documentation` (DocC catalogs and snippets).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         // Tests only: the tenant-isolation property test.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         // Tests only: FilePath for the configuration-file tests (already a dependency of swift-configuration).

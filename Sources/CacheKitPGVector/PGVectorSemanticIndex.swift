@@ -20,7 +20,13 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     private let clock: any CacheClock
     let table: String
 
-    /// - Parameter dimension: the embedding dimension (384 for all-MiniLM-L6-v2); 1...16,000.
+    /// An index in the table `<tablePrefix>_vectors_<dimension>`, created on first use.
+    ///
+    /// - Parameters:
+    ///   - configuration: the server, pool and HNSW settings.
+    ///   - dimension: the embedding dimension (384 for all-MiniLM-L6-v2); 1...16,000.
+    ///   - clock: the clock expiry is measured by.
+    ///   - logger: where connection and migration problems are logged.
     public init(
         configuration: PostgresConfiguration,
         dimension: Int,

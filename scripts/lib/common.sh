@@ -296,3 +296,17 @@ if missing or outcomes != ["HIT-L1", "MISS", "SEMANTIC-HIT"] or not similar or n
     sys.exit(1)
 PY
 }
+
+# DocC for every public module, with warnings as errors (a broken symbol link or an undocumented parameter fails),
+# snippets from Snippets/ included. Archives in .build/plugins/Swift-DocC/outputs/.
+DOC_TARGETS=(CacheKit CacheKitMemory CacheKitRedis CacheKitPGVector CacheKitOpenAI CacheKitEmbeddings CacheKitInvalidation CacheKitPromptPrefix CacheKitTesting)
+build_docs() {
+  local arguments=() target
+  for target in "${DOC_TARGETS[@]}"; do arguments+=(--target "$target"); done
+  if ! swift package --disable-sandbox generate-documentation "${arguments[@]}" --warnings-as-errors "$@" >"$CACHEKIT_STATE_DIR/docs.log" 2>&1; then
+    grep -E "^error|warning:|-->" "$CACHEKIT_STATE_DIR/docs.log" | grep -v "prohibited flag\|unhandled" | head -30 >&2
+    log "DocC failed (log: $CACHEKIT_STATE_DIR/docs.log)"
+    exit 1
+  fi
+  log "DocC: ${#DOC_TARGETS[@]} archives in .build/plugins/Swift-DocC/outputs/, no warnings"
+}
