@@ -32,6 +32,9 @@ public final class TCPFaultProxy: @unchecked Sendable {
         case stall
         /// Reset each connection (RST to both sides) once it has forwarded this many more bytes from the server.
         case resetAfter(bytes: Int)
+        /// Reset each connection once it has forwarded this many more bytes from the client: a reset in the middle of
+        /// a large request, while the client is still writing (where a plain `write()` raises SIGPIPE).
+        case resetAfterClientBytes(Int)
     }
 
     /// The loopback port clients connect to.
@@ -133,8 +136,8 @@ public final class TCPFaultProxy: @unchecked Sendable {
             }
             self.state.withLock { $0.connections += 1 }
             let connection = Connection(client: client, server: server)
-            Thread.detachNewThread { [self] in self.pump(connection, from: client, to: server, countsTowardsReset: false) }
-            Thread.detachNewThread { [self] in self.pump(connection, from: server, to: client, countsTowardsReset: true) }
+            Thread.detachNewThread { [self] in self.pump(connection, from: client, to: server, fromServer: false) }
+            Thread.detachNewThread { [self] in self.pump(connection, from: server, to: client, fromServer: true) }
         }
     }
 
@@ -184,7 +187,7 @@ public final class TCPFaultProxy: @unchecked Sendable {
         }
     }
 
-    private func pump(_ connection: Connection, from source: Int32, to destination: Int32, countsTowardsReset: Bool) {
+    private func pump(_ connection: Connection, from source: Int32, to destination: Int32, fromServer: Bool) {
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while !connection.isClosed {
             if self.stopped {
@@ -211,7 +214,12 @@ public final class TCPFaultProxy: @unchecked Sendable {
                 case .latency(let delay):
                     Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
                 case .resetAfter(let bytes):
-                    if countsTowardsReset {
+                    if fromServer {
+                        let total = connection.forwarded(count, generation: generation)
+                        if total >= bytes { limit = max(0, count - (total - bytes)) }
+                    }
+                case .resetAfterClientBytes(let bytes):
+                    if !fromServer {
                         let total = connection.forwarded(count, generation: generation)
                         if total >= bytes { limit = max(0, count - (total - bytes)) }
                     }

@@ -95,6 +95,34 @@ struct RedisFaultTests {
 
     /// Network faults between CacheKit and Redis through a loopback TCP proxy, under load: latency beyond the
     /// command timeout, a stall, and resets in the middle of replies; then the network heals.
+    /// A connection reset while a 16 MB `SET` is being written: each call is an error (hiredis gets ECONNRESET), the
+    /// connection is destroyed, nothing is stored, the process lives (no SIGPIPE: hiredis never writes again after a
+    /// failed call, and the I/O threads block SIGPIPE besides), and the backend works once the network does.
+    @Test func aResetDuringALargeWriteIsAnErrorNotSIGPIPE() async throws {
+        let server = try OwnedRedisServer(port: 6391)
+        defer { withExtendedLifetime(server) {} }
+        let proxy = try TCPFaultProxy(targetPort: 6391)
+        defer { proxy.stop() }
+        var configuration = try RedisTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: proxy.port)
+        configuration.commandTimeout = .seconds(2)
+        let backend = RedisCacheBackend(configuration: configuration)
+        let now = SystemCacheClock().now()
+        let key = CacheKey(digest: Digest256(hashing: Array("sigpipe".utf8)), scopeID: CacheScope(tenant: "sigpipe").id)
+        let large = CacheEntry(value: [UInt8](repeating: 0x61, count: 16 << 20), createdAt: now, expiresAt: now + .seconds(60))
+        try await backend.set(CacheEntry(value: Array("small".utf8), createdAt: now, expiresAt: now + .seconds(60)), for: key)
+        proxy.fault = .resetAfterClientBytes(64 * 1024)
+        var failed = 0
+        for _ in 0..<5 {
+            do { try await backend.set(large, for: key) } catch { failed += 1 }
+        }
+        #expect(failed == 5, "a write cut after 64 KB cannot have stored 16 MB")
+        #expect(proxy.resetCount >= 5)
+        proxy.fault = .none
+        try await backend.set(large, for: key)
+        #expect(try await backend.get(key)?.value.count == 16 << 20, "the backend works again after the resets")
+    }
+
     @Test func networkFaultsThroughAProxy() async throws {
         let server = try OwnedRedisServer(port: 6396)
         defer { withExtendedLifetime(server) {} }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import CacheKit
 import Testing
 
@@ -32,5 +37,32 @@ struct BlockingThreadPoolTests {
             }
             #expect(done.withLock { $0 })
         }
+    }
+}
+
+extension BlockingThreadPoolTests {
+    /// Two plain `write()`s into a socket whose peer is gone: the second raises SIGPIPE on Linux, which would end
+    /// this process unless the pool's threads block it. They do, so both writes fail with an error and the test
+    /// process lives to check it.
+    @Test func aWriteToAClosedSocketOnAPoolThreadIsAnErrorNotSIGPIPE() async throws {
+        let pool = BlockingThreadPool(threadCount: 1, name: "sigpipe-test")
+        let results = try await pool.run { () -> [Int32] in
+            var sockets: [Int32] = [0, 0]
+            #if canImport(Glibc)
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sockets) == 0 else { return [-2] }
+            #else
+            guard socketpair(AF_UNIX, SOCK_STREAM, 0, &sockets) == 0 else { return [-2] }
+            #endif
+            close(sockets[1])
+            var errors: [Int32] = []
+            let bytes: [UInt8] = Array(repeating: 0x61, count: 1024)
+            for _ in 0..<2 {
+                let written = bytes.withUnsafeBytes { write(sockets[0], $0.baseAddress, $0.count) }
+                errors.append(written < 0 ? errno : 0)
+            }
+            close(sockets[0])
+            return errors
+        }
+        #expect(results == [EPIPE, EPIPE], "errno per write: \(results)")
     }
 }

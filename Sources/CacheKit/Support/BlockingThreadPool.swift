@@ -13,6 +13,11 @@ import Darwin
 /// queued jobs finish, then joins the threads; jobs submitted after it run inline on the caller's thread so that
 /// nothing is lost. The pool may be released from inside one of its own jobs: the threads keep the shared state
 /// alive until they have exited.
+///
+/// The threads block SIGPIPE: a C client that writes to a socket its peer has reset gets `EPIPE` instead of a
+/// signal whose default action ends the whole process. (hiredis writes with plain `write()`; as CacheKit uses it, a
+/// connection is destroyed after its first failed call, so it never writes twice into a reset socket, which is when
+/// Linux raises SIGPIPE. The mask keeps any future write path from taking the host application down.)
 public final class BlockingThreadPool: Sendable {
     private let core: Core
     /// The pool's name.
@@ -86,6 +91,10 @@ public final class BlockingThreadPool: Sendable {
                 #endif
                 let rc = pthread_create(&thread, nil, { argument in
                     let core = Unmanaged<Core>.fromOpaque(argument!).takeRetainedValue()
+                    var signals = sigset_t()
+                    sigemptyset(&signals)
+                    sigaddset(&signals, SIGPIPE)
+                    pthread_sigmask(SIG_BLOCK, &signals, nil)
                     core.work()
                     return nil
                 }, retained.toOpaque())
