@@ -21,7 +21,17 @@ import ServiceLifecycle
 /// OpenAI-compatible upstream; without them a stand-in answers after 300 ms so the app runs with no key).
 @main
 struct App {
-    static func main() async throws {
+    static func main() async {
+        do {
+            try await self.run()
+        } catch {
+            // A clear line instead of a crash report: a port in use, a malformed setting, an unreadable cachekit.json.
+            print("App failed: \(error)")
+            exit(1)
+        }
+    }
+
+    static func run() async throws {
         let config = ConfigReader(providers: [
             EnvironmentVariablesProvider(),
             try await FileProvider<JSONSnapshot>(filePath: "cachekit.json", allowMissing: true),
