@@ -32,10 +32,12 @@ public enum CancellationStorm {
 
     /// Stores `rows` entries under `scope`, then, with `proxy` (between the backend and its server) adding
     /// `latency`, issues `calls` concurrent reads of random rows and cancels every other one after a random delay
-    /// up to `maximumDelay`; then, with the latency gone, reads every row once more.
+    /// up to `maximumDelay`. Most of those cancels reach calls still queued for a connection, so it then makes sure
+    /// some land mid-flight: with 200 ms of latency, `inFlight` reads (the pool's size) are cancelled 50 ms after they
+    /// were sent. Finally, with the latency gone, it reads every row once more.
     public static func run(
         on backend: any CacheBackend, scope: CacheScope, rows: Int = 100, calls: Int, maximumDelay: Duration,
-        through proxy: TCPFaultProxy, latency: Duration = .milliseconds(3)
+        through proxy: TCPFaultProxy, latency: Duration = .milliseconds(3), inFlight: Int = 4
     ) async throws -> Result {
         func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("row \(i)".utf8)), scopeID: scope.id) }
         func value(_ i: Int) -> [UInt8] { Array("value \(i)".utf8) }
@@ -61,6 +63,18 @@ public enum CancellationStorm {
                     case .failure: result.withLock { $0.cancelled += 1 }
                     }
                 }
+            }
+        }
+        // Certainly mid-flight: sent, the reply held back by the proxy, then cancelled.
+        proxy.fault = .latency(.milliseconds(200))
+        let held = (0..<inFlight).map { i in (row: i % rows, call: Task { try await backend.get(key(i % rows)) }) }
+        try? await Task.sleep(for: .milliseconds(50))
+        for (_, call) in held { call.cancel() }
+        for (row, call) in held {
+            switch await call.result {
+            case .success(let entry) where entry?.value == value(row): result.withLock { $0.answered += 1 }
+            case .success: result.withLock { $0.wrong += 1 }
+            case .failure: result.withLock { $0.cancelled += 1 }
             }
         }
         proxy.fault = .none

@@ -301,7 +301,7 @@ struct PostgresIntegrationTests {
         print("PostgreSQL cancellation: 2000 calls, \(storm); pool open \(counters.open), destroyed \(counters.destroyed), waiters \(counters.waiters)")
         #expect(storm.wrong == 0, "a caller received another caller's row")
         #expect(storm.cancelled > 0 && storm.answered >= 1000)
-        #expect(counters.destroyed > 0, "no call was cancelled in flight")
+        #expect(counters.destroyed >= 4, "the four calls cancelled mid-flight did not destroy their connections")
         #expect(counters.waiters == 0 && counters.open <= configuration.poolSize, "the pool is back to normal")
     }
 

@@ -19,6 +19,8 @@ let benchmarks: @Sendable () -> Void = {
         ]
     )
 
+    serviceBenchmarks()
+
     // MARK: Keys
 
     let keyer = RequestKeyer()

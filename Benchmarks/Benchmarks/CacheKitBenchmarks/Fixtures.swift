@@ -30,3 +30,89 @@ enum Fixtures {
         }
     }
 }
+
+extension Fixtures {
+    /// Queries near stored vectors: each a stored vector plus `noise` of random direction, renormalised.
+    static func nearDuplicates(of vectors: [[Float]], count: Int, noise: Float, seed: UInt64) -> [[Float]] {
+        let directions = unitVectors(count: count, dimension: vectors[0].count, seed: seed)
+        return (0..<count).map { i in
+            let base = vectors[(i &* 7919) % vectors.count]
+            let mixed = zip(base, directions[i]).map { $0 + noise * $1 }
+            let norm = mixed.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return mixed.map { $0 / norm }
+        }
+    }
+
+    static let upstream = ClosureCompletionProvider { request in
+        ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500),
+                     usage: TokenUsage(promptTokens: 500, completionTokens: 400))
+    }
+
+    /// The body `cachekit serve` is asked for in the proxy benchmark (temperature 0, so it is cached).
+    static let proxyRequestBody = Array(#"{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"system","content":"You are a support assistant."},{"role":"user","content":"How do I reset my password?"}]}"#.utf8)
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive loopback connection: POST a JSON body, read the whole response.
+final class LoopbackHTTPClient: @unchecked Sendable {
+    private let socket: Int32
+    private let head: [UInt8]
+    private var buffer = [UInt8](repeating: 0, count: 1 << 16)
+
+    init(hostPort: String, path: String) throws {
+        let parts = hostPort.split(separator: ":")
+        guard parts.count == 2, let port = UInt16(parts[1]) else { throw CacheError(.invalidConfiguration, "CACHEKIT_BENCH_PROXY must be host:port") }
+        self.socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        inet_pton(AF_INET, String(parts[0]), &address.sin_addr)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw CacheError(.connectionFailed, "cannot connect to \(hostPort)") }
+        var one: Int32 = 1
+        setsockopt(self.socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        self.head = Array("POST \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench\r\nContent-Length: ".utf8)
+    }
+
+    deinit { close(self.socket) }
+
+    /// Sends `body`; returns the status and the response head.
+    func post(_ body: [UInt8]) throws -> (Int, String) {
+        var request = self.head
+        request += Array("\(body.count)\r\n\r\n".utf8)
+        request += body
+        var sent = 0
+        while sent < request.count {
+            let n = request.withUnsafeBytes { send(self.socket, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw CacheError(.connectionFailed, "send failed") }
+            sent += n
+        }
+        var received: [UInt8] = []
+        var headEnd: Int?
+        var contentLength = 0
+        while true {
+            let n = self.buffer.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw CacheError(.connectionFailed, "connection closed") }
+            received += self.buffer[0..<n]
+            if headEnd == nil, let end = Self.find([13, 10, 13, 10], in: received) {
+                headEnd = end + 4
+                let head = String(decoding: received[0..<end], as: UTF8.self).lowercased()
+                if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
+                    contentLength = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+                }
+            }
+            if let headEnd, received.count >= headEnd + contentLength {
+                let head = String(decoding: received[0..<headEnd], as: UTF8.self)
+                let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                return (status, head.lowercased().replacingOccurrences(of: "x-cachekit-status: hit", with: "x-cachekit-status: HIT"))
+            }
+        }
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] && Array(haystack[i..<(i + needle.count)]) == needle { return i }
+        return nil
+    }
+}

@@ -67,6 +67,11 @@ if arguments.count >= 4, arguments[2] == "--redis" {
     exit(0)
 }
 
+if arguments.count >= 3, arguments[2] == "--scaling" {
+    try await Task.detached { try await scalingBenchmark(request: try ChatRequest(json: Array(data))) }.value
+    exit(0)
+}
+
 let benchScope = CacheScope(tenant: "bench")
 let benchPartition = SemanticPartition(digest: Digest256(hashing: Array("bench-partition".utf8)), scopeID: benchScope.id)
 
@@ -372,3 +377,71 @@ results.merge(try await Task.detached { () async throws -> [String: JSONValue] i
     return results
 }.value) { $1 }
 print(String(decoding: JSONValue.object(results).canonicalBytes(), as: UTF8.self))
+
+// MARK: - Scaling to two cores
+
+/// Operations per second of `body` run by `workers` tasks at once for `seconds`.
+func throughput(workers: Int, seconds: Double = 1.5, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    let start = ContinuousClock.now
+    let total = try await withThrowingTaskGroup(of: Int.self) { group in
+        for worker in 0..<workers {
+            group.addTask {
+                var count = 0
+                while ContinuousClock.now < deadline {
+                    for _ in 0..<64 { try await body(worker &* 1_000_003 &+ count); count += 1 }
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    let elapsed = ContinuousClock.now - start
+    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
+
+/// How the hit path scales from one task to two: key alone, backend get alone, lookup on one hot key, lookup over
+/// 10k keys (median of 3 rounds each; ratio 2.0 is perfect scaling on two cores).
+func scalingBenchmark(request: ChatRequest) async throws {
+    let keyer = RequestKeyer()
+    let scope = CacheScope(tenant: "acme")
+    var configuration = CacheConfiguration()
+    configuration.layers = [.memory(.init(maximumBytes: 512 << 20, maximumEntries: 100_000))]
+    configuration.logger.logLevel = .error
+    let cache = MultiLayerCache(configuration: configuration)
+    let upstream = ClosureCompletionProvider { request in
+        ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500))
+    }
+    var requests: [ChatRequest] = []
+    for i in 0..<10_000 {
+        var copy = request
+        copy["user"] = .string("user-\(i)")
+        requests.append(copy)
+        _ = try await cache.completion(for: copy, in: scope, upstream: upstream)
+    }
+    _ = try await cache.completion(for: request, in: scope, upstream: upstream)
+    let backend = MemoryCacheBackend()
+    let key = keyer.key(for: request, in: scope)
+    let now = SystemCacheClock().now()
+    try await backend.set(CacheEntry(value: [UInt8](repeating: 1, count: 2048), createdAt: now, expiresAt: now + .seconds(3600)), for: key)
+    let frozenRequests = requests
+    let cases: [(String, @Sendable (Int) async throws -> Void)] = [
+        ("key", { _ in blackHoleBench(keyer.key(for: request, in: scope)) }),
+        ("backend.entry hot", { _ in blackHoleBench(backend.entry(for: key)) }),
+        ("lookup hot key", { _ in blackHoleBench(try await cache.lookup(request, in: scope)) }),
+        ("lookup random of 10k", { i in blackHoleBench(try await cache.lookup(frozenRequests[(i &* 7919) % frozenRequests.count], in: scope)) }),
+    ]
+    var rows: [JSONValue] = []
+    for (name, body) in cases {
+        var one: [Double] = [], two: [Double] = []
+        for _ in 0..<3 {
+            one.append(try await throughput(workers: 1, body))
+            two.append(try await throughput(workers: 2, body))
+        }
+        let a = one.sorted()[1], b = two.sorted()[1]
+        print(String(format: "%-22@ 1 task %9.0f/s (%.2f µs)   2 tasks %9.0f/s   ×%.2f", name as NSString, a, 1e6 / a, b, b / a))
+        rows.append(["case": .string(name), "one": .number(a), "two": .number(b), "ratio": .number(b / a)])
+    }
+}
+
+@inline(never) func blackHoleBench<T>(_ value: T) { withExtendedLifetime(value) {} }
