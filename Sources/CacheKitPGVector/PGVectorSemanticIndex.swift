@@ -17,6 +17,9 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     public let dimension: Int
     public var name: String { "\(self.configuration.name)-pgvector" }
     let store: PostgresStore
+    /// Rows this instance inserted since the planner statistics were last refreshed, and the table's row estimate
+    /// then (see `refreshStatisticsIfGrown()`).
+    private let growth = LockedState((inserted: 0, rowsAtRefresh: 0))
     private let clock: any CacheClock
     let table: String
 
@@ -126,6 +129,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
 
     public func insert(_ record: SemanticRecord) async throws {
         let vector = try VectorValidation.normalized(record.vector, dimension: self.dimension, backend: self.name)
+        defer { self.growth.withLock { $0.inserted += 1 } }
         _ = try await self.execute(
             "ck_insert_\(self.table)",
             """
@@ -197,9 +201,40 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
         return try await self.store.purge(table: self.table, now: self.clock.now())
     }
 
-    /// Purges expired rows every `purgeInterval` and checks the pool's connections, until graceful shutdown.
+    /// Refreshes the planner's statistics of the table (`ANALYZE`) once this instance has inserted at least 1,000
+    /// rows and a tenth of the table since the last refresh; returns whether it ran.
+    ///
+    /// Why: a search filters on scope and partition and orders by distance, and PostgreSQL chooses between the HNSW
+    /// index (fast on a large partition) and the partition index with an exact sort (fast and exact on a small one)
+    /// from its row estimates. Right after a bulk load those estimates are stale until autovacuum analyzes the
+    /// table, and the planner sorted a 10,000-row partition exactly: 13.7 ms instead of 2.0 ms by HNSW (measured
+    /// with EXPLAIN ANALYZE). `run()` calls this every `purgeInterval`; call it yourself after a bulk warm-up.
+    @discardableResult
+    public func refreshStatisticsIfGrown(force: Bool = false) async throws -> Bool {
+        let (inserted, rows) = self.growth.withLock { ($0.inserted, $0.rowsAtRefresh) }
+        guard force || (inserted >= 1000 && inserted >= rows / 10) else { return false }
+        try await self.migrate()
+        let estimate = try await self.store.pool.withConnection { connection in
+            // The table name is CacheKit's own identifier (validated prefix + dimension), never user data.
+            _ = try connection.simple("ANALYZE \(self.table)")
+            return try connection.simple("SELECT reltuples::bigint FROM pg_class WHERE oid = '\(self.table)'::regclass").rows
+        }
+        let rowsNow = estimate.first?.first.flatMap { $0 }.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? (rows + inserted)
+        self.growth.withLock { $0 = (inserted: $0.inserted - inserted, rowsAtRefresh: max(0, rowsNow)) }
+        return true
+    }
+
+    /// Purges expired rows and refreshes planner statistics after growth every `purgeInterval`, and checks the
+    /// pool's connections, until graceful shutdown.
     public func run() async throws {
-        await self.store.maintain { try await self.purgeExpired() }
+        await self.store.maintain {
+            try await self.purgeExpired()
+            do {
+                try await self.refreshStatisticsIfGrown()
+            } catch {
+                self.store.logger.debug("refreshing planner statistics failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.store.pool.counters }

@@ -61,17 +61,21 @@ final class LoopbackHTTPClient: @unchecked Sendable {
     init(hostPort: String, path: String) throws {
         let parts = hostPort.split(separator: ":")
         guard parts.count == 2, let port = UInt16(parts[1]) else { throw CacheError(.invalidConfiguration, "CACHEKIT_BENCH_PROXY must be host:port") }
-        self.socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
         inet_pton(AF_INET, String(parts[0]), &address.sin_addr)
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(self.socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw CacheError(.connectionFailed, "cannot connect to \(hostPort)") }
+        guard connected == 0 else {
+            close(fd)
+            throw CacheError(.connectionFailed, "cannot connect to \(hostPort)")
+        }
         var one: Int32 = 1
-        setsockopt(self.socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        self.socket = fd
         self.head = Array("POST \(path) HTTP/1.1\r\nHost: \(hostPort)\r\nContent-Type: application/json\r\nAuthorization: Bearer sk-bench\r\nContent-Length: ".utf8)
     }
 
