@@ -263,8 +263,16 @@ check_hummingbird_example() {
   expect_cache HIT-L1
   curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^cachekit_' || { log "  /metrics has no cachekit_ series"; kill "$pid"; exit 1; }
   log "  /metrics has $(curl -sf "http://127.0.0.1:$port/metrics" | grep -c '^cachekit_') cachekit_ samples"
+  # Graceful shutdown lets an in-flight request finish: a new question (300 ms upstream) is under way when SIGTERM
+  # arrives, and still gets its answer; then the app exits 0.
+  curl -sf -X POST "http://127.0.0.1:$port/ask" -H 'content-type: application/json' -d '{"question":"in flight at shutdown"}' \
+    >"$CACHEKIT_STATE_DIR/example-inflight.json" &
+  local inflight=$!
+  sleep 0.1
   stop_app
-  log "  SIGTERM: graceful exit 0; restarting (empty memory)"
+  wait "$inflight" || { log "  the request in flight at SIGTERM failed"; exit 1; }
+  grep -q '"cache":"MISS"' "$CACHEKIT_STATE_DIR/example-inflight.json" || { log "  the in-flight request got no answer"; exit 1; }
+  log "  SIGTERM with a request in flight: answered, then exit 0; restarting (empty memory)"
   start_app
   expect_cache HIT-L2
   stop_app
