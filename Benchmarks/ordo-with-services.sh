@@ -14,14 +14,8 @@ trap stop_services EXIT
 export CACHEKIT_MODEL_DIR=${CACHEKIT_MODEL_DIR:-$("$PWD/scripts/fetch-model")}
 start_redis
 start_postgres
-swift build -c release --product cachekit >&2
-BIN="$(swift build -c release --show-bin-path)/cachekit"
-python3 scripts/lib/fake-openai.py 18098 >/dev/null 2>&1 &
-FAKE=$!
-"$BIN" serve --port 18099 --upstream http://127.0.0.1:18098/v1 --log-level error >/dev/null 2>&1 &
-SERVE=$!
-trap 'kill $SERVE $FAKE 2>/dev/null || true; stop_services' EXIT
-for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18099/healthz >/dev/null && break; sleep 0.1; done
+start_release_serve 18098 18099
+trap 'kill $SERVE_PIDS 2>/dev/null || true; stop_services' EXIT
 export CACHEKIT_BENCH_PROXY=127.0.0.1:18099
 cd Benchmarks
 swift package --allow-writing-to-package-directory benchmark "$@"

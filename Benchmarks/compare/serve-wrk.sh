@@ -5,14 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
-swift build -c release --product cachekit >&2
-BIN="$(swift build -c release --show-bin-path)/cachekit"
-python3 scripts/lib/fake-openai.py 18096 >/dev/null 2>&1 &
-FAKE=$!
-"$BIN" serve --port 18097 --upstream http://127.0.0.1:18096/v1 --log-level error >/dev/null 2>&1 &
-SERVE=$!
-trap 'kill $SERVE $FAKE 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18097/healthz >/dev/null && break; sleep 0.1; done
+source scripts/lib/common.sh
+start_release_serve 18096 18097
+trap 'kill $SERVE_PIDS 2>/dev/null || true' EXIT
 BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" Benchmarks/compare/serve-hit.lua)
 curl -sf -o /dev/null -H "Content-Type: application/json" -H "Authorization: Bearer sk-wrk" -d "$BODY" http://127.0.0.1:18097/v1/chat/completions
 STATUS=$(curl -s -D - -o /dev/null -H "Content-Type: application/json" -H "Authorization: Bearer sk-wrk" -d "$BODY" http://127.0.0.1:18097/v1/chat/completions | tr -d '\r' | sed -n 's/^x-cachekit-status: //p')

@@ -318,3 +318,17 @@ build_docs() {
   fi
   log "DocC: ${#DOC_TARGETS[@]} archives in .build/plugins/Swift-DocC/outputs/, no warnings"
 }
+
+# A release `cachekit serve` on 127.0.0.1:$2 in front of the fake OpenAI server on 127.0.0.1:$1, for the benchmark
+# scripts; sets SERVE_PIDS (kill them when done).
+start_release_serve() {
+  local fake_port=$1 serve_port=$2 bin
+  swift build -c release --product cachekit >&2
+  bin="$(swift build -c release --show-bin-path)/cachekit"
+  python3 scripts/lib/fake-openai.py "$fake_port" >/dev/null 2>&1 &
+  SERVE_PIDS="$!"
+  "$bin" serve --port "$serve_port" --upstream "http://127.0.0.1:$fake_port/v1" --log-level error >/dev/null 2>&1 &
+  SERVE_PIDS="$SERVE_PIDS $!"
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$serve_port/healthz" >/dev/null && return; sleep 0.1; done
+  log "cachekit serve did not start on $serve_port"; exit 1
+}

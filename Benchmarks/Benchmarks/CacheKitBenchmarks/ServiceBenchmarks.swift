@@ -20,12 +20,7 @@ func serviceBenchmarks() {
     for count in [100_000, 1_000_000] {
         let box = Box<(MemorySemanticIndex, [[Float]])>()
         Benchmark("MemorySemanticLookup.\(count / 1000)kx384.top1.nearDuplicate", configuration: oneShot) { benchmark in
-            let (index, queries) = box.value!
-            var i = 0
-            for _ in benchmark.scaledIterations {
-                blackHole(try await index.search(SemanticQuery(vector: queries[i % queries.count], partition: partition, minimumSimilarity: 0.5, limit: 1)))
-                i += 1
-            }
+            try await searchEach(box.value!, in: partition, benchmark)
         } setup: {
             let index = MemorySemanticIndex(configuration: .init(dimension: 384, maximumRecords: count + 1))
             let vectors = Fixtures.unitVectors(count: count, dimension: 384, seed: 7)
@@ -63,12 +58,7 @@ func serviceBenchmarks() {
     if let url = environment["CACHEKIT_POSTGRES_URL"] {
         let box = Box<(PGVectorSemanticIndex, [[Float]])>()
         Benchmark("PGVectorLookup.10kx384.top1", configuration: oneShot) { benchmark in
-            let (index, queries) = box.value!
-            var i = 0
-            for _ in benchmark.scaledIterations {
-                blackHole(try await index.search(SemanticQuery(vector: queries[i % queries.count], partition: partition, minimumSimilarity: 0.5, limit: 1)))
-                i += 1
-            }
+            try await searchEach(box.value!, in: partition, benchmark)
         } setup: {
             let index = PGVectorSemanticIndex(configuration: try PostgresConfiguration(connectionString: url, tablePrefix: "ckordo"), dimension: 384)
             let vectors = Fixtures.unitVectors(count: 10_000, dimension: 384, seed: 11)
@@ -111,6 +101,16 @@ func serviceBenchmarks() {
             }
             box.value = client
         }
+    }
+}
+
+/// One top-1 search per iteration, cycling through the queries.
+func searchEach(_ fixture: (some SemanticIndex, [[Float]]), in partition: SemanticPartition, _ benchmark: Benchmark) async throws {
+    let (index, queries) = fixture
+    var i = 0
+    for _ in benchmark.scaledIterations {
+        blackHole(try await index.search(SemanticQuery(vector: queries[i % queries.count], partition: partition, minimumSimilarity: 0.5, limit: 1)))
+        i += 1
     }
 }
 
