@@ -7,13 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${GPT_PYTHON:-}" ]; then
-  VENV="../.cache/cachekit/gptcache-venv"
+  VENV="$(cd .. && pwd)/.cache/cachekit/gptcache-venv"
   [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q gptcache; }
   GPT_PYTHON="$VENV/bin/python"
 fi
 swift build -c release --product cachekit-bench >&2
 OURS=$("$(swift build -c release --show-bin-path)/cachekit-bench" compare/request-2kb.json)
-THEIRS=$("$GPT_PYTHON" - compare/request-2kb.json <<'PY'
+# GPTCache's map data manager writes data_map.txt into the working folder at exit: run it in a scratch folder.
+REQUEST="$PWD/compare/request-2kb.json"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+THEIRS=$(cd "$WORK" && "$GPT_PYTHON" - "$REQUEST" <<'PY'
 import json, sys, time
 from gptcache import cache, __version__
 from gptcache.adapter.api import put, get

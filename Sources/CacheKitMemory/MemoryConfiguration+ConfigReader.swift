@@ -14,12 +14,13 @@ extension MemoryCacheBackend.Configuration {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader) throws(CacheError) {
+        let defaults = Self()
         self.init(
-            maximumBytes: try config.cacheKitInt("maximumBytes", default: 64 << 20, in: 1024...(1 << 40)),
-            maximumEntries: try config.cacheKitInt("maximumEntries", default: 100_000, in: 1...1_000_000_000),
-            eviction: try config.cacheKitChoice("eviction", default: .s3fifo, ["s3fifo": .s3fifo, "lru": .lru]),
-            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: .seconds(30), minimum: 0.01),
-            name: config.cacheKitString("name") ?? "memory"
+            maximumBytes: try config.cacheKitInt("maximumBytes", default: defaults.maximumBytes, in: 1024...(1 << 40)),
+            maximumEntries: try config.cacheKitInt("maximumEntries", default: defaults.maximumEntries, in: 1...1_000_000_000),
+            eviction: try config.cacheKitChoice("eviction", default: defaults.eviction, ["s3fifo": .s3fifo, "lru": .lru]),
+            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: defaults.sweepInterval, minimum: 0.01),
+            name: config.cacheKitString("name") ?? defaults.name
         )
     }
 }
@@ -37,13 +38,14 @@ extension MemorySemanticIndex.Configuration {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader, dimension: Int) throws(CacheError) {
+        let defaults = Self(dimension: dimension)
         self.init(
             dimension: try config.cacheKitInt("dimension", default: dimension, in: 1...65_536),
-            maximumRecords: try config.cacheKitInt("maximumRecords", default: 100_000, in: 1...100_000_000),
-            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: .seconds(60), minimum: 0.01),
-            name: config.cacheKitString("name") ?? "memory-semantic",
-            approximateAbove: try config.cacheKitInt("approximateAbove", default: 20_000, in: 1...Int.max),
-            approximateCandidates: try config.cacheKitInt("approximateCandidates", default: 256, in: 1...100_000)
+            maximumRecords: try config.cacheKitInt("maximumRecords", default: defaults.maximumRecords, in: 1...100_000_000),
+            sweepInterval: try config.cacheKitSeconds("sweepIntervalSeconds", default: defaults.sweepInterval, minimum: 0.01),
+            name: config.cacheKitString("name") ?? defaults.name,
+            approximateAbove: try config.cacheKitInt("approximateAbove", default: defaults.approximateAbove, in: 1...Int.max),
+            approximateCandidates: try config.cacheKitInt("approximateCandidates", default: defaults.approximateCandidates, in: 1...100_000)
         )
     }
 }

@@ -24,28 +24,30 @@ extension OpenAIConfiguration {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader) throws(CacheError) {
-        let baseURL = config.cacheKitString("baseURL") ?? "https://api.openai.com/v1"
+        let defaults = OpenAIConfiguration()
+        let baseURL = config.cacheKitString("baseURL") ?? defaults.baseURL
         guard baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") else {
             throw ConfigReader.invalid("baseURL", "must start with http:// or https://")
         }
         self.init(
             baseURL: baseURL,
             apiKey: config.cacheKitString("apiKey", secret: true),
-            authorization: try config.cacheKitChoice("authorization", default: .bearer, ["bearer": .bearer, "azureAPIKey": .azureAPIKey]),
+            authorization: try config.cacheKitChoice(
+                "authorization", default: defaults.authorization, ["bearer": .bearer, "azureAPIKey": .azureAPIKey]),
             organization: config.cacheKitString("organization"),
             project: config.cacheKitString("project"),
             apiVersion: config.cacheKitString("apiVersion"),
-            connectTimeout: try config.cacheKitSeconds("connectTimeoutSeconds", default: .seconds(5), minimum: 0.001),
-            requestTimeout: try config.cacheKitSeconds("requestTimeoutSeconds", default: .seconds(120), minimum: 0.001),
-            streamIdleTimeout: try config.cacheKitSeconds("streamIdleTimeoutSeconds", default: .seconds(60), minimum: 0.001),
-            maximumRetries: try config.cacheKitInt("maximumRetries", default: 2, in: 0...20),
-            initialBackoff: try config.cacheKitSeconds("initialBackoffSeconds", default: .milliseconds(500), minimum: 0.001),
-            maximumRetryDelay: try config.cacheKitSeconds("maximumRetryDelaySeconds", default: .seconds(30), minimum: 0.001),
-            embeddingModel: config.cacheKitString("embeddingModel") ?? "text-embedding-3-small",
-            embeddingDimension: try config.cacheKitInt("embeddingDimension", default: 1536, in: 1...65_536),
-            sendsEmbeddingDimensions: try config.cacheKitBool("sendsEmbeddingDimensions", default: false),
-            embeddingBatchSize: try config.cacheKitInt("embeddingBatchSize", default: 2048, in: 1...2048),
-            poolSize: try config.cacheKitInt("poolSize", default: 8, in: 1...1024)
+            connectTimeout: try config.cacheKitSeconds("connectTimeoutSeconds", default: defaults.connectTimeout, minimum: 0.001),
+            requestTimeout: try config.cacheKitSeconds("requestTimeoutSeconds", default: defaults.requestTimeout, minimum: 0.001),
+            streamIdleTimeout: try config.cacheKitSeconds("streamIdleTimeoutSeconds", default: defaults.streamIdleTimeout, minimum: 0.001),
+            maximumRetries: try config.cacheKitInt("maximumRetries", default: defaults.maximumRetries, in: 0...20),
+            initialBackoff: try config.cacheKitSeconds("initialBackoffSeconds", default: defaults.initialBackoff, minimum: 0.001),
+            maximumRetryDelay: try config.cacheKitSeconds("maximumRetryDelaySeconds", default: defaults.maximumRetryDelay, minimum: 0.001),
+            embeddingModel: config.cacheKitString("embeddingModel") ?? defaults.embeddingModel,
+            embeddingDimension: try config.cacheKitInt("embeddingDimension", default: defaults.embeddingDimension, in: 1...65_536),
+            sendsEmbeddingDimensions: try config.cacheKitBool("sendsEmbeddingDimensions", default: defaults.sendsEmbeddingDimensions),
+            embeddingBatchSize: try config.cacheKitInt("embeddingBatchSize", default: defaults.embeddingBatchSize, in: 1...2048),
+            poolSize: try config.cacheKitInt("poolSize", default: defaults.poolSize, in: 1...1024)
         )
     }
 }

@@ -129,7 +129,6 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
 
     public func insert(_ record: SemanticRecord) async throws {
         let vector = try VectorValidation.normalized(record.vector, dimension: self.dimension, backend: self.name)
-        defer { self.growth.withLock { $0.inserted += 1 } }
         _ = try await self.execute(
             "ck_insert_\(self.table)",
             """
@@ -145,6 +144,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
                 PostgresStore.tagsParameter(record.entry.tags),
             ]
         )
+        self.growth.withLock { $0.inserted += 1 }
     }
 
     public func remove(_ key: CacheKey) async throws -> Bool {

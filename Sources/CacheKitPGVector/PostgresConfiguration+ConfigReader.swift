@@ -26,23 +26,24 @@ extension PostgresConfiguration {
         guard let url = config.cacheKitString("url", secret: true) else {
             throw ConfigReader.invalid("url", "is required (a postgresql:// URL or a libpq keyword string)")
         }
+        let defaults = try PostgresConfiguration(connectionString: url)
         try self.init(
             connectionString: url,
-            poolSize: try config.cacheKitInt("poolSize", default: 8, in: 1...1024),
-            maximumWaiters: try config.cacheKitInt("maximumWaiters", default: 10_000, in: 0...Int(Int32.max)),
-            statementTimeout: try config.cacheKitSeconds("statementTimeoutSeconds", default: .seconds(2), minimum: 0.001),
-            connectTimeout: try config.cacheKitSeconds("connectTimeoutSeconds", default: .seconds(5), minimum: 1),
-            tablePrefix: config.cacheKitString("tablePrefix") ?? "cachekit",
-            hnswM: try config.cacheKitInt("hnswM", default: 16, in: 2...100),
-            hnswEfConstruction: try config.cacheKitInt("hnswEfConstruction", default: 64, in: 4...1000),
-            efSearch: try config.cacheKitInt("efSearch", default: 64, in: 1...1000),
-            purgeInterval: try config.cacheKitSeconds("purgeIntervalSeconds", default: .seconds(30), minimum: 0.01),
-            purgeBatch: try config.cacheKitInt("purgeBatch", default: 1000, in: 1...1_000_000),
+            poolSize: try config.cacheKitInt("poolSize", default: defaults.poolSize, in: 1...1024),
+            maximumWaiters: try config.cacheKitInt("maximumWaiters", default: defaults.maximumWaiters, in: 0...Int(Int32.max)),
+            statementTimeout: try config.cacheKitSeconds("statementTimeoutSeconds", default: defaults.statementTimeout, minimum: 0.001),
+            connectTimeout: try config.cacheKitSeconds("connectTimeoutSeconds", default: defaults.connectTimeout, minimum: 1),
+            tablePrefix: config.cacheKitString("tablePrefix") ?? defaults.tablePrefix,
+            hnswM: try config.cacheKitInt("hnswM", default: defaults.hnswM, in: 2...100),
+            hnswEfConstruction: try config.cacheKitInt("hnswEfConstruction", default: defaults.hnswEfConstruction, in: 4...1000),
+            efSearch: try config.cacheKitInt("efSearch", default: defaults.efSearch, in: 1...1000),
+            purgeInterval: try config.cacheKitSeconds("purgeIntervalSeconds", default: defaults.purgeInterval, minimum: 0.01),
+            purgeBatch: try config.cacheKitInt("purgeBatch", default: defaults.purgeBatch, in: 1...1_000_000),
             reconnectBackoff: (
-                try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: .milliseconds(25), minimum: 0.001),
-                try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: .milliseconds(500), minimum: 0.001)
+                try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: defaults.reconnectBackoff.initial, minimum: 0.001),
+                try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: defaults.reconnectBackoff.maximum, minimum: 0.001)
             ),
-            name: config.cacheKitString("name") ?? "postgres"
+            name: config.cacheKitString("name") ?? defaults.name
         )
     }
 }

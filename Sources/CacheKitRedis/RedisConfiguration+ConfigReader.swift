@@ -40,19 +40,20 @@ extension RedisConfiguration {
                 )
             }
         }
+        // Every other setting starts at its default (set by init() or init(url:) above).
         self.database = try config.cacheKitInt("database", default: self.database, in: 0...Int(Int32.max))
         if let username = config.cacheKitString("username") { self.username = username }
         if let password = config.cacheKitString("password", secret: true) { self.password = password }
-        self.poolSize = try config.cacheKitInt("poolSize", default: 8, in: 1...1024)
-        self.connectTimeout = try config.cacheKitSeconds("connectTimeoutSeconds", default: .seconds(1), minimum: 0.001)
-        self.commandTimeout = try config.cacheKitSeconds("commandTimeoutSeconds", default: .milliseconds(500), minimum: 0.001)
-        self.maximumWaiters = try config.cacheKitInt("maximumWaiters", default: 10_000, in: 0...Int(Int32.max))
+        self.poolSize = try config.cacheKitInt("poolSize", default: self.poolSize, in: 1...1024)
+        self.connectTimeout = try config.cacheKitSeconds("connectTimeoutSeconds", default: self.connectTimeout, minimum: 0.001)
+        self.commandTimeout = try config.cacheKitSeconds("commandTimeoutSeconds", default: self.commandTimeout, minimum: 0.001)
+        self.maximumWaiters = try config.cacheKitInt("maximumWaiters", default: self.maximumWaiters, in: 0...Int(Int32.max))
         self.reconnectBackoff = (
-            try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: .milliseconds(25), minimum: 0.001),
-            try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: .milliseconds(500), minimum: 0.001)
+            try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: self.reconnectBackoff.initial, minimum: 0.001),
+            try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: self.reconnectBackoff.maximum, minimum: 0.001)
         )
-        self.keyPrefix = config.cacheKitString("keyPrefix") ?? "cachekit"
-        self.name = config.cacheKitString("name") ?? "redis"
+        self.keyPrefix = config.cacheKitString("keyPrefix") ?? self.keyPrefix
+        self.name = config.cacheKitString("name") ?? self.name
     }
 }
 #endif

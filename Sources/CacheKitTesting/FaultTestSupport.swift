@@ -40,7 +40,7 @@ public enum CancellationStorm {
         through proxy: TCPFaultProxy, latency: Duration = .milliseconds(3), inFlight: Int = 4
     ) async throws -> Result {
         func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("row \(i)".utf8)), scopeID: scope.id) }
-        func value(_ i: Int) -> [UInt8] { Array("value \(i)".utf8) }
+        @Sendable func value(_ i: Int) -> [UInt8] { Array("value \(i)".utf8) }
         let now = SystemCacheClock().now()
         for i in 0..<rows {
             try await backend.set(CacheEntry(value: value(i), createdAt: now, expiresAt: now + .seconds(300)), for: key(i))
@@ -49,6 +49,13 @@ public enum CancellationStorm {
         let maximum = Int(maximumDelay.components.seconds * 1000 + maximumDelay.components.attoseconds / 1_000_000_000_000_000)
         let plan = (0..<calls).map { _ in (row: Int.random(in: 0..<rows), delay: Int.random(in: 0...maximum)) }
         let result = LockedState(Result())
+        @Sendable func record(_ outcome: Swift.Result<CacheEntry?, any Error>, row: Int) {
+            switch outcome {
+            case .success(let entry) where entry?.value == value(row): result.withLock { $0.answered += 1 }
+            case .success: result.withLock { $0.wrong += 1 }
+            case .failure: result.withLock { $0.cancelled += 1 }
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             for (i, step) in plan.enumerated() {
                 let call = Task { try await backend.get(key(step.row)) }
@@ -57,11 +64,7 @@ public enum CancellationStorm {
                         try? await Task.sleep(for: .milliseconds(step.delay))
                         call.cancel()
                     }
-                    switch await call.result {
-                    case .success(let entry) where entry?.value == value(step.row): result.withLock { $0.answered += 1 }
-                    case .success: result.withLock { $0.wrong += 1 }
-                    case .failure: result.withLock { $0.cancelled += 1 }
-                    }
+                    record(await call.result, row: step.row)
                 }
             }
         }
@@ -70,13 +73,7 @@ public enum CancellationStorm {
         let held = (0..<inFlight).map { i in (row: i % rows, call: Task { try await backend.get(key(i % rows)) }) }
         try? await Task.sleep(for: .milliseconds(50))
         for (_, call) in held { call.cancel() }
-        for (row, call) in held {
-            switch await call.result {
-            case .success(let entry) where entry?.value == value(row): result.withLock { $0.answered += 1 }
-            case .success: result.withLock { $0.wrong += 1 }
-            case .failure: result.withLock { $0.cancelled += 1 }
-            }
-        }
+        for (row, call) in held { record(await call.result, row: row) }
         proxy.fault = .none
         for i in 0..<rows where try await backend.get(key(i))?.value != value(i) {
             result.withLock { $0.wrong += 1 }

@@ -213,13 +213,14 @@ public final class TCPFaultProxy: @unchecked Sendable {
                     continue
                 case .latency(let delay):
                     Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
-                case .resetAfter(let bytes):
-                    if fromServer {
-                        let total = connection.forwarded(count, generation: generation)
-                        if total >= bytes { limit = max(0, count - (total - bytes)) }
+                case .resetAfter, .resetAfterClientBytes:
+                    // Each reset fault counts the bytes of one direction only.
+                    let bytes: Int? = switch fault {
+                    case .resetAfter(let bytes) where fromServer: bytes
+                    case .resetAfterClientBytes(let bytes) where !fromServer: bytes
+                    default: nil
                     }
-                case .resetAfterClientBytes(let bytes):
-                    if !fromServer {
+                    if let bytes {
                         let total = connection.forwarded(count, generation: generation)
                         if total >= bytes { limit = max(0, count - (total - bytes)) }
                     }

@@ -193,31 +193,34 @@ run_sdk_tests() {
 # prompt-prefix report, the SQLite backend's conformance suite, the multi-layer walk-through against this run's
 # Redis and PostgreSQL, the Hummingbird app over HTTP (memory, then Redis after a restart, /metrics, SIGTERM), the
 # swift-otel exporter into a local OTLP receiver, and a freshly scaffolded backend's own tests.
+# Runs "$@" with its output in $CACHEKIT_STATE_DIR/example.log; on failure prints the log's last 40 lines and
+# stops the run with "<what> failed". Then the caller shows what it wants of the log.
+run_logged() {
+  local what=$1
+  shift
+  "$@" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 || { tail -40 "$CACHEKIT_STATE_DIR/example.log" >&2; log "$what failed"; exit 1; }
+}
+
 run_examples() {
-  local scratch="$PWD/.build-examples" bin example
+  local scratch="$PWD/.build-examples" bin example log="$CACHEKIT_STATE_DIR/example.log"
   bin="$scratch/$(uname -m)-unknown-linux-gnu/debug"
   for example in prompt-prefix sqlite-backend multi-layer hummingbird-app tracing-otel; do
     log "building Examples/$example"
-    if ! swift build --build-tests --package-path "Examples/$example" --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example-build.log" 2>&1; then
-      grep -E "error" "$CACHEKIT_STATE_DIR/example-build.log" | sort -u | head -20 >&2
-      log "Examples/$example does not build"; exit 1
-    fi
+    run_logged "building Examples/$example" swift build --build-tests --package-path "Examples/$example" --scratch-path "$scratch"
   done
 
   log "Examples/prompt-prefix"
-  "$bin/PromptPrefixExample" >"$CACHEKIT_STATE_DIR/example.log" || { cat "$CACHEKIT_STATE_DIR/example.log"; log "Examples/prompt-prefix failed"; exit 1; }
-  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+  run_logged "Examples/prompt-prefix" "$bin/PromptPrefixExample"
+  sed 's/^/  /' "$log"
 
   log "Examples/sqlite-backend: swift test (the CacheKitTesting conformance suite)"
-  swift test --skip-build --package-path Examples/sqlite-backend --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
-    || { grep -E "✘|error" "$CACHEKIT_STATE_DIR/example.log"; log "Examples/sqlite-backend tests failed"; exit 1; }
-  grep "Test run with" "$CACHEKIT_STATE_DIR/example.log" | sed 's/^/  /'
+  run_logged "Examples/sqlite-backend's tests" swift test --skip-build --package-path Examples/sqlite-backend --scratch-path "$scratch"
+  grep "Test run with" "$log" | sed 's/^/  /'
 
   log "Examples/multi-layer against 127.0.0.1 Redis and PostgreSQL"
   REDIS_URL="$CACHEKIT_REDIS_URL" POSTGRES_URL="$CACHEKIT_POSTGRES_URL" EMBEDDING_MODEL_DIRECTORY="$CACHEKIT_MODEL_DIR" \
-    timeout 120 "$bin/MultiLayerExample" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
-    || { cat "$CACHEKIT_STATE_DIR/example.log"; log "Examples/multi-layer: a step did not go as expected"; exit 1; }
-  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
+    run_logged "Examples/multi-layer (a step did not go as expected)" timeout 120 "$bin/MultiLayerExample"
+  sed 's/^/  /' "$log"
 
   log "Examples/hummingbird-app over HTTP"
   check_hummingbird_example "$bin/App"
@@ -228,12 +231,10 @@ run_examples() {
   log "Plugins/NewBackend: scaffold a backend and run its tests"
   local scaffold="$CACHEKIT_STATE_DIR/scaffold-acme"
   rm -rf "$scaffold"
-  swift package --allow-writing-to-package-directory cachekit-new-backend --name acme --output "$scaffold" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
-    || { cat "$CACHEKIT_STATE_DIR/example.log"; log "the scaffolding plugin failed"; exit 1; }
-  sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
-  swift test --package-path "$scaffold" --scratch-path "$scratch" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
-    || { grep -E "error|✘" "$CACHEKIT_STATE_DIR/example.log" | head -20; log "the scaffolded backend's tests failed"; exit 1; }
-  grep "Test run with" "$CACHEKIT_STATE_DIR/example.log" | sed 's/^/  /'
+  run_logged "the scaffolding plugin" swift package --allow-writing-to-package-directory cachekit-new-backend --name acme --output "$scaffold"
+  sed 's/^/  /' "$log"
+  run_logged "the scaffolded backend's tests" swift test --package-path "$scaffold" --scratch-path "$scratch"
+  grep "Test run with" "$log" | sed 's/^/  /'
   rm -rf "$scaffold"
   log "examples and the scaffolding plugin: all checks passed"
 }
@@ -283,8 +284,9 @@ check_tracing_example() {
   python3 scripts/lib/otlp-receiver.py "$port" &
   receiver=$!
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/spans" >/dev/null && break; sleep 0.1; done
+  # Not run_logged: the receiver must be stopped on failure too.
   OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$port" OTEL_EXPORTER_OTLP_PROTOCOL=http/json timeout 60 "$example" >"$CACHEKIT_STATE_DIR/example.log" 2>&1 \
-    || { cat "$CACHEKIT_STATE_DIR/example.log"; kill "$receiver"; log "Examples/tracing-otel failed"; exit 1; }
+    || { tail -40 "$CACHEKIT_STATE_DIR/example.log" >&2; kill "$receiver"; log "Examples/tracing-otel failed"; exit 1; }
   sed 's/^/  /' "$CACHEKIT_STATE_DIR/example.log"
   spans=$(curl -sf "http://127.0.0.1:$port/spans")
   kill "$receiver" 2>/dev/null || true

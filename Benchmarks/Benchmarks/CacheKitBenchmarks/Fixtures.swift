@@ -81,7 +81,7 @@ final class LoopbackHTTPClient: @unchecked Sendable {
 
     deinit { close(self.socket) }
 
-    /// Sends `body`; returns the status and the response head.
+    /// Sends `body`; returns the status and the response head, lower-cased.
     func post(_ body: [UInt8]) throws -> (Int, String) {
         var request = self.head
         request += Array("\(body.count)\r\n\r\n".utf8)
@@ -94,29 +94,32 @@ final class LoopbackHTTPClient: @unchecked Sendable {
         }
         var received: [UInt8] = []
         var headEnd: Int?
+        var head = ""
         var contentLength = 0
         while true {
             let n = self.buffer.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
             guard n > 0 else { throw CacheError(.connectionFailed, "connection closed") }
             received += self.buffer[0..<n]
-            if headEnd == nil, let end = Self.find([13, 10, 13, 10], in: received) {
-                headEnd = end + 4
-                let head = String(decoding: received[0..<end], as: UTF8.self).lowercased()
+            if headEnd == nil, let end = Self.headEnd(in: received) {
+                headEnd = end
+                head = String(decoding: received[0..<end], as: UTF8.self).lowercased()
                 if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }) {
                     contentLength = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
                 }
             }
             if let headEnd, received.count >= headEnd + contentLength {
-                let head = String(decoding: received[0..<headEnd], as: UTF8.self)
                 let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-                return (status, head.lowercased().replacingOccurrences(of: "x-cachekit-status: hit", with: "x-cachekit-status: HIT"))
+                return (status, head)
             }
         }
     }
 
-    private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] && Array(haystack[i..<(i + needle.count)]) == needle { return i }
+    /// The offset just past the blank line that ends the response head, if it has arrived.
+    private static func headEnd(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i + 4
+        }
         return nil
     }
 }

@@ -96,7 +96,7 @@ func serviceBenchmarks() {
             let client = try LoopbackHTTPClient(hostPort: proxy, path: "/v1/chat/completions")
             _ = try client.post(Fixtures.proxyRequestBody)  // the miss that stores it
             let (status, headers) = try client.post(Fixtures.proxyRequestBody)
-            guard status == 200, headers.contains("x-cachekit-status: HIT") else {
+            guard status == 200, headers.contains("x-cachekit-status: hit") else {
                 throw CacheError(.invalidResponse, "the proxy did not answer the second request from cache (status \(status))")
             }
             box.value = client

@@ -17,12 +17,7 @@ extension ConfigReader {
     }
 
     package func cacheKitDouble(_ key: String, default defaultValue: Double, in range: ClosedRange<Double>) throws(CacheError) -> Double {
-        guard let value = self.double(forKey: ConfigKey(key)) ?? self.int(forKey: ConfigKey(key)).map(Double.init) else {
-            try self.refuseMalformed(key, expected: "a number")
-            return defaultValue
-        }
-        guard value.isFinite, range.contains(value) else { throw Self.invalid(key, "must be a number in \(range.lowerBound)...\(range.upperBound)") }
-        return value
+        try self.cacheKitOptionalDouble(key, expected: "a number", in: range) ?? defaultValue
     }
 
     /// A duration given in seconds (`0.5` is 500 ms).
@@ -31,12 +26,18 @@ extension ConfigReader {
     }
 
     package func cacheKitOptionalSeconds(_ key: String, minimum: Double = 0) throws(CacheError) -> Duration? {
-        guard self.double(forKey: ConfigKey(key)) != nil || self.int(forKey: ConfigKey(key)) != nil else {
-            try self.refuseMalformed(key, expected: "a number of seconds")
+        try self.cacheKitOptionalDouble(key, expected: "a number of seconds", in: minimum...(365 * 86_400))
+            .map { .nanoseconds(Int64(($0 * 1e9).rounded())) }
+    }
+
+    /// A number (an integer counts), or `nil` when the key is absent.
+    private func cacheKitOptionalDouble(_ key: String, expected: String, in range: ClosedRange<Double>) throws(CacheError) -> Double? {
+        guard let value = self.double(forKey: ConfigKey(key)) ?? self.int(forKey: ConfigKey(key)).map(Double.init) else {
+            try self.refuseMalformed(key, expected: expected)
             return nil
         }
-        let seconds = try self.cacheKitDouble(key, default: 0, in: minimum...(365 * 86_400))
-        return .nanoseconds(Int64((seconds * 1e9).rounded()))
+        guard value.isFinite, range.contains(value) else { throw Self.invalid(key, "must be a number in \(range.lowerBound)...\(range.upperBound)") }
+        return value
     }
 
     package func cacheKitBool(_ key: String, default defaultValue: Bool) throws(CacheError) -> Bool {
@@ -85,11 +86,12 @@ extension CachePolicy {
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is present but malformed or out of
     ///   range.
     public init(config: ConfigReader) throws(CacheError) {
+        let defaults = CachePolicy()
         self.init(
-            cachesNondeterministicRequests: try config.cacheKitBool("cachesNondeterministicRequests", default: false),
-            defaultTTL: try config.cacheKitSeconds("defaultTtlSeconds", default: .seconds(3600), minimum: 0.001),
-            defaultStaleWhileRevalidate: try config.cacheKitSeconds("defaultStaleWhileRevalidateSeconds", default: .zero),
-            maximumValueBytes: try config.cacheKitInt("maximumValueBytes", default: 8 << 20, in: 1...(1 << 30))
+            cachesNondeterministicRequests: try config.cacheKitBool("cachesNondeterministicRequests", default: defaults.cachesNondeterministicRequests),
+            defaultTTL: try config.cacheKitSeconds("defaultTtlSeconds", default: defaults.defaultTTL, minimum: 0.001),
+            defaultStaleWhileRevalidate: try config.cacheKitSeconds("defaultStaleWhileRevalidateSeconds", default: defaults.defaultStaleWhileRevalidate),
+            maximumValueBytes: try config.cacheKitInt("maximumValueBytes", default: defaults.maximumValueBytes, in: 1...(1 << 30))
         )
     }
 }
@@ -104,10 +106,11 @@ extension SemanticRerank {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader) throws(CacheError) {
+        let defaults = SemanticRerank()
         self.init(
-            candidates: try config.cacheKitInt("candidates", default: 5, in: 1...100),
-            lexicalWeight: Float(try config.cacheKitDouble("lexicalWeight", default: 0.2, in: 0...10)),
-            ambiguityMargin: Float(try config.cacheKitDouble("ambiguityMargin", default: 0.02, in: 0...1))
+            candidates: try config.cacheKitInt("candidates", default: defaults.candidates, in: 1...100),
+            lexicalWeight: Float(try config.cacheKitDouble("lexicalWeight", default: Double(defaults.lexicalWeight), in: 0...10)),
+            ambiguityMargin: Float(try config.cacheKitDouble("ambiguityMargin", default: Double(defaults.ambiguityMargin), in: 0...1))
         )
     }
 }
@@ -148,14 +151,17 @@ extension CacheConfiguration {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader) throws(CacheError) {
+        let defaults = CacheConfiguration()
         self.init(
             policy: try CachePolicy(config: config.scoped(to: "policy")),
-            failurePolicy: try config.cacheKitChoice("failurePolicy", default: .treatAsMiss, ["treatAsMiss": .treatAsMiss, "propagate": .propagate]),
+            failurePolicy: try config.cacheKitChoice(
+                "failurePolicy", default: defaults.failurePolicy, ["treatAsMiss": .treatAsMiss, "propagate": .propagate]),
             instanceID: config.cacheKitString("instanceID"),
-            logger: Logger(label: config.cacheKitString("logLabel") ?? "cachekit"),
-            metricsPrefix: config.cacheKitString("metricsPrefix") ?? "cachekit",
-            maximumInFlightCalls: try config.cacheKitInt("maximumInFlightCalls", default: 10_000, in: 1...10_000_000),
-            maximumBackgroundRefreshes: try config.cacheKitInt("maximumBackgroundRefreshes", default: 64, in: 0...100_000)
+            logger: config.cacheKitString("logLabel").map { Logger(label: $0) } ?? defaults.logger,
+            metricsPrefix: config.cacheKitString("metricsPrefix") ?? defaults.metricsPrefix,
+            maximumInFlightCalls: try config.cacheKitInt("maximumInFlightCalls", default: defaults.maximumInFlightCalls, in: 1...10_000_000),
+            maximumBackgroundRefreshes: try config.cacheKitInt(
+                "maximumBackgroundRefreshes", default: defaults.maximumBackgroundRefreshes, in: 0...100_000)
         )
     }
 }
