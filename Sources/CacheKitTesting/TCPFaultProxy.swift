@@ -213,6 +213,12 @@ public final class TCPFaultProxy: @unchecked Sendable {
                     continue
                 case .latency(let delay):
                     Thread.sleep(forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+                    // A chunk held past `stop()` is dropped: forwarded late, it would reach the server in a later
+                    // test (a request held 2 s once consumed the next test's injected fault).
+                    if connection.isClosed || self.stopped {
+                        connection.close(reset: false)
+                        return
+                    }
                 case .resetAfter, .resetAfterClientBytes:
                     // Each reset fault counts the bytes of one direction only.
                     let bytes: Int? = switch fault {
