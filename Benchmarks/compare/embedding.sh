@@ -6,6 +6,9 @@
 # ST_PYTHON: a python with sentence-transformers; default: a venv made here with torch (CPU) and the library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 MODEL=${CACHEKIT_MODEL_DIR:-$(../scripts/fetch-model)}
 if [ -z "${ST_PYTHON:-}" ]; then
   VENV="../.cache/cachekit/st-venv"

@@ -6,6 +6,9 @@
 # its README uses it, exact match on the last message). GPTCache comes from PyPI into a venv (GPT_PYTHON to reuse one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 if [ -z "${GPT_PYTHON:-}" ]; then
   VENV="$(cd .. && pwd)/.cache/cachekit/gptcache-venv"
   [ -x "$VENV/bin/python" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q gptcache; }

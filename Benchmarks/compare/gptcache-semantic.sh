@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Semantic hits end to end on GPTCache's own benchmark data (../shared/data/gptcache-mock-pairs.json), GPTCache and
+# Semantic hits end to end on GPTCache's own benchmark data (data/gptcache/mock-pairs.json in this repository), GPTCache and
 # CacheKit with the same embedding model (all-MiniLM-L6-v2), in one run: every origin stored with its own answer,
 # every paraphrase looked up; latency per hit and correct / wrong / miss counts by pair id.
 # GPTCache 0.1.x: SBERT embedding (sentence-transformers, torch CPU) + FAISS + SQLite, SearchDistanceEvaluation, its
@@ -10,8 +10,11 @@
 # GPT_PYTHON: a python with gptcache, faiss-cpu and sentence-transformers; default: a venv made here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 MODEL=${CACHEKIT_MODEL_DIR:-$(../scripts/fetch-model)}
-PAIRS=$(realpath "${PAIRS:-../../shared/data/gptcache-mock-pairs.json}")
+PAIRS=$(realpath "${PAIRS:-../data/gptcache/mock-pairs.json}")
 if [ -z "${GPT_PYTHON:-}" ]; then
   VENV="$(cd .. && pwd)/.cache/cachekit/gptcache-venv"
   [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import gptcache, faiss, sqlalchemy, sentence_transformers" 2>/dev/null ||

@@ -3,6 +3,9 @@
 # same 2 KB request, and a Swift Dictionary lookup on a 32-byte key. Prints the figures and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 REQUEST=compare/request-2kb.json
 swift build -c release --product cachekit-bench >&2
 SWIFT_JSON=$("$(swift build -c release --show-bin-path)/cachekit-bench" "$REQUEST")

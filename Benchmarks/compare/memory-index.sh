@@ -4,6 +4,9 @@
 # (sign-bit Hamming pass + exact re-rank of 256 candidates) against the exact scan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 N=${BENCH_ROWS:-100000}
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT

@@ -4,6 +4,9 @@
 # reused connection), and a cache hit through MultiLayerCache against the direct upstream call. p50 of 300.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 PORT=${BENCH_OPENAI_PORT:-18095}
 python3 ../scripts/lib/fake-openai.py "$PORT" >/dev/null 2>&1 &
 SERVER=$!

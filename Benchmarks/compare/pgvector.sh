@@ -10,6 +10,8 @@ export CACHEKIT_TEST_POSTGRES_PORT=${BENCH_POSTGRES_PORT:-55433}
 ROWS=${BENCH_ROWS:-100000}
 QUERIES=${BENCH_QUERIES:-200}
 cd "$ROOT" && source scripts/lib/common.sh && cd Benchmarks
+ensure_swift
+ensure_requirements benchmarks
 trap stop_postgres EXIT
 start_postgres
 PSQL=("$PG_BIN/psql" "$CACHEKIT_POSTGRES_URL" -X -q -At)

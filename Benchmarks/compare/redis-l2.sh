@@ -5,6 +5,9 @@
 # Starts its own redis-server on port 6393 (loopback, no persistence) and stops it afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ../scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 PORT=${BENCH_REDIS_PORT:-6393}
 DIR=$(mktemp -d)
 redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --dir "$DIR" --pidfile "$DIR/pid" >/dev/null

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_RUN=${BENCH_SECONDS:-8}
 source scripts/lib/common.sh
+ensure_swift
+ensure_requirements benchmarks
 start_release_serve 18096 18097
 trap 'kill $SERVE_PIDS 2>/dev/null || true' EXIT
 BODY=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" Benchmarks/compare/serve-hit.lua)

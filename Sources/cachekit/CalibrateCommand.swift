@@ -10,7 +10,7 @@ struct CalibrateCommand: AsyncParsableCommand {
         abstract: "Choose a semantic threshold from labelled paraphrase pairs, and report it on held-out pairs.",
         discussion: """
             Reads a JSON array of {"origin", "similar"} pairs (GPTCache's benchmark format, e.g. \
-            ../shared/data/gptcache-mock-pairs.json). Every origin is stored in a semantic index under its own \
+            data/gptcache/mock-pairs.json in the CacheKit repository). Every origin is stored in a semantic index under its own \
             answer; every paraphrase is a query, correct when it is served its own pair's answer. The threshold and \
             the ambiguity margin are chosen on the first half of the queries and reported on the second half (and \
             the other way round), next to GPTCache's published counts on the same data.
@@ -166,7 +166,7 @@ struct CalibrateCommand: AsyncParsableCommand {
             _ = FileManager.default.createFile(atPath: svg, contents: Data(Chart.svg(sweep, chosen: chosen.threshold, title: "\(embedder.model) on \(items.count) pairs (calibration half)").utf8))
         }
 
-        // GPTCache's published counts on the same 999 pairs (SQLite + FAISS + ONNX albert), see ../shared/data/README.md.
+        // GPTCache's published counts on the same 999 pairs (SQLite + FAISS + ONNX albert), from data/gptcache/README.md.
         let published: [(Float, Int, Int, Int)] = [(0.95, 425, 25, 549), (0.90, 804, 77, 118), (0.80, 904, 92, 3)]
         // Scores are not GPTCache's similarities, so operating points are compared at equal hit rate: for each of
         // GPTCache's, the highest threshold of ours that hits at least as often.

@@ -8,12 +8,18 @@ struct ReplayCommand: AsyncParsableCommand {
         commandName: "replay",
         abstract: "Replay a workload (JSON Lines of {\"request\", \"label\"}) through the configured layers and report.",
         discussion: """
-            Each line is {"request": <chat request>, "label": "<answer id>"}. The simulated upstream answers with \
-            the label, so a semantic hit is correct when it serves its own label's answer; with --upstream URL the \
-            requests go to a real OpenAI-compatible server and a semantic hit is correct when it serves the answer \
-            that server gave first for the same label. Layers: --layers memory,redis,postgres and --semantic \
-            memory|pgvector (CACHEKIT_REDIS_URL, CACHEKIT_POSTGRES_URL, CACHEKIT_MODEL_DIR). --json prints the \
-            summary object; --html writes a self-contained report page.
+            Each line is {"request": <chat request>, "label": "<answer id>"}: an OpenAI chat-completions body and \
+            the id of its right answer. The simulated upstream answers with the label, so a semantic hit is correct \
+            when it serves its own label's answer; with --upstream URL the requests go to a real OpenAI-compatible \
+            server and a semantic hit is correct when it serves the answer that server gave first for the same \
+            label. Layers: --layers memory,redis,postgres and --semantic memory|pgvector (CACHEKIT_REDIS_URL, \
+            CACHEKIT_POSTGRES_URL, CACHEKIT_MODEL_DIR). --html writes a self-contained report page.
+
+            --json prints one object with these keys: requests, upstream_calls, hits_l1 (first exact layer), \
+            hits_l2 (later exact layers), semantic_hits, semantic_correct, semantic_wrong, misses (answered \
+            upstream), bypasses (not cacheable by policy), hit_rate, p50_ms and p95_ms (every request), \
+            cached_p50_ms and cached_p95_ms, upstream_p50_ms and upstream_p95_ms, tokens_saved, cost_saved_usd. \
+            The format is documented in docs/replay-workload.md.
             """
     )
 

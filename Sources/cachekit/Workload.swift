@@ -35,7 +35,7 @@ struct WorkloadItem: Sendable {
     }
 }
 
-/// What a replay measured; `json` has the keys DESIGN.md lists for `replay --json`.
+/// What a replay measured; `json` has the keys `replay --help` and docs/replay-workload.md document.
 struct ReplaySummary: Sendable {
     var requests = 0
     var upstreamCalls = 0

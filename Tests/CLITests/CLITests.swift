@@ -48,7 +48,23 @@ struct CLITests {
         let golden = try JSONValue(parsing: Array(try Data(contentsOf: CLI.fixtures.appendingPathComponent("small-workload.golden.json"))))
         #expect(JSONValue.object(summary) == golden, "\(result.out)")
         for key in ["requests", "upstream_calls", "hits_l1", "hits_l2", "semantic_hits", "semantic_correct", "semantic_wrong", "misses", "p50_ms", "p95_ms", "tokens_saved", "cost_saved_usd"] {
-            #expect(result.out.contains("\"\(key)\""), "DESIGN.md's summary key \(key) is missing")
+            #expect(result.out.contains("\"\(key)\""), "the documented summary key \(key) is missing")
+        }
+    }
+
+    /// Every key the summary prints is documented in `replay --help` and in docs/replay-workload.md, so the format
+    /// a user reads and the one the command writes cannot drift apart.
+    @Test func replaySummaryKeysAreDocumentedInHelpAndDocs() throws {
+        let result = try CLI.run(["replay", CLI.fixtures.appendingPathComponent("small-workload.jsonl").path, "--upstream-latency-ms", "0", "--json"])
+        let keys = try #require(try JSONValue(parsing: Array(result.out.utf8)).objectValue).keys
+        #expect(keys.count >= 12)
+        let help = try CLI.run(["replay", "--help"]).out.replacingOccurrences(of: "\n", with: " ")
+        let docURL = CLI.fixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/replay-workload.md")
+        let doc = try String(contentsOf: docURL, encoding: .utf8)
+        for key in keys {
+            #expect(help.contains(key), "replay --help does not document \(key)")
+            #expect(doc.contains("`\(key)`"), "docs/replay-workload.md does not document \(key)")
         }
     }
 

@@ -1,16 +1,46 @@
 # Shared helpers for scripts/test and scripts/demo. Sourced, not run.
 # Every service binds to 127.0.0.1 and keeps its state under $CACHEKIT_STATE_DIR (default .cache/cachekit).
 
-CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$PWD/.cache/cachekit"}
+CACHEKIT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHEKIT_STATE_DIR=${CACHEKIT_STATE_DIR:-"$CACHEKIT_ROOT/.cache/cachekit"}
 mkdir -p "$CACHEKIT_STATE_DIR"
 
-# Debian packages the test suite needs. Later backends add to this list (redis-server, libhiredis-dev, ...).
-TEST_APT_PACKAGES=(ca-certificates pkg-config curl libhiredis-dev redis-server libpq-dev libcurl4-openssl-dev libopenblas-dev libsqlite3-dev python3 python3-pip python3-venv)
+# What each script installs comes from scripts/requirements.txt, the one list (checked against Package.swift by
+# scripts/check-requirements). `requirement_values KIND NAME` prints one line's values; `requirement_packages USE`
+# resolves a `use` line to apt packages (wheels are fetched by the steps that need them).
+CACHEKIT_REQUIREMENTS="$CACHEKIT_ROOT/scripts/requirements.txt"
+
+requirement_values() {
+  local kind=$1 name=$2
+  sed 's/#.*//' "$CACHEKIT_REQUIREMENTS" | awk -v kind="$kind" -v name="$name" '
+    $1 == kind && (name == "*" || $2 == name) { for (i = 3; i <= NF; i++) if ($i != "-") print $i; found = 1 }
+    END { if (!found) exit 1 }' || { echo "scripts/requirements.txt has no line \"$kind $name\"" >&2; return 1; }
+}
+
+requirement_packages() {
+  local references reference kind name
+  references=$(requirement_values use "$1") || return 1
+  for reference in $references; do
+    kind=${reference%%:*}
+    name=${reference#*:}
+    [ "$kind" = wheel ] && continue
+    requirement_values "$kind" "$name"
+  done | sort -u
+}
+
+# The wheel a `wheel NAME` line pins, e.g. `requirement_wheel pgserver` → pgserver==0.1.4.
+requirement_wheel() { requirement_values wheel "$1" | head -1; }
+
+ensure_requirements() {
+  local packages
+  packages=$(requirement_packages "$1") || exit 1
+  # shellcheck disable=SC2086
+  ensure_apt_packages $packages
+}
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
 OPENAI_PORT=${CACHEKIT_TEST_OPENAI_PORT:-18090}
-PGSERVER_VERSION=0.1.4
 
 log() { printf '[cachekit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -26,16 +56,39 @@ ensure_swift() {
 }
 
 ensure_apt_packages() {
-  local missing=()
+  local missing=() started=$SECONDS
   for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  log "installing ${missing[*]}"
+  log "installing Debian packages: ${missing[*]} (apt-get; usually under a minute)"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log "installed ${#missing[@]} packages in $((SECONDS - started)) s"
+}
+
+# The newcomer path, proven on this machine: purge the C libraries the demo's product needs (computed from
+# Package.swift by scripts/check-requirements, not taken from the list), run the demo's own install step, and build
+# the product with nothing else added. Fails when the demo's list misses a package. Needs root (apt-get purge).
+newcomer_check() {
+  local computed started=$SECONDS sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  computed=$(./scripts/check-requirements --computed-packages cachekit | tr '\n' ' ')
+  log "newcomer check: purging $computed(what the cachekit product needs, from Package.swift)"
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq $computed >/dev/null
+  ./scripts/demo --install-only
+  local package
+  for package in $computed; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || { log "newcomer check: scripts/demo's install step did not install $package, which cachekit needs"; exit 1; }
+  done
+  log "newcomer check: building cachekit with only the demo's packages"
+  swift build --product cachekit >"$CACHEKIT_STATE_DIR/newcomer-build.log" 2>&1 \
+    || { tail -20 "$CACHEKIT_STATE_DIR/newcomer-build.log" >&2; log "newcomer check: cachekit does not build with the demo's packages"; exit 1; }
+  log "newcomer check: passed in $((SECONDS - started)) s"
 }
 
 STARTED_SERVICES=()
@@ -68,13 +121,16 @@ stop_fake_openai() {
 # PostgreSQL 16 + pgvector from the PyPI wheel `pgserver` (Debian 12 has no pgvector package). The wheel is only
 # unpacked for its binaries; the server runs as an unprivileged user (PostgreSQL refuses root), on loopback.
 ensure_pgserver() {
+  local wheel
+  wheel=$(requirement_wheel pgserver) || exit 1
+  PGSERVER_VERSION=${wheel#*==}
   PG_HOME="$CACHEKIT_STATE_DIR/pgserver-$PGSERVER_VERSION"
   PG_BIN="$PG_HOME/pgserver/pginstall/bin"
   [ -x "$PG_BIN/postgres" ] && return 0
-  log "fetching pgserver $PGSERVER_VERSION from PyPI"
+  log "fetching $wheel from PyPI (PostgreSQL 16 + pgvector binaries, about 14 MB, once)"
   local download="$CACHEKIT_STATE_DIR/downloads"
   mkdir -p "$download" "$PG_HOME"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$download" "pgserver==$PGSERVER_VERSION"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$download" "$wheel"
   python3 -m zipfile -e "$download"/pgserver-"$PGSERVER_VERSION"-*.whl "$PG_HOME"
   chmod +x "$PG_BIN"/*
 }
