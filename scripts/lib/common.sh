@@ -76,11 +76,16 @@ newcomer_check() {
   local computed started=$SECONDS sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   computed=$(./scripts/check-requirements --computed-packages cachekit | tr '\n' ' ')
-  log "newcomer check: purging $computed(what the cachekit product needs, from Package.swift)"
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq $computed >/dev/null
+  # Only what is installed: apt-get refuses a purge that names a package its (possibly never updated) lists lack.
+  local installed=() package
+  for package in $computed; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" && installed+=("$package")
+  done
+  log "newcomer check: cachekit needs $computed(from Package.swift); purging the ${#installed[@]} installed"
+  if [ ${#installed[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${installed[@]}" >/dev/null
+  fi
   ./scripts/demo --install-only
-  local package
   for package in $computed; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
       || { log "newcomer check: scripts/demo's install step did not install $package, which cachekit needs"; exit 1; }
