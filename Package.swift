@@ -145,6 +145,7 @@ let package = Package(
             name: "CacheKitServer",
             dependencies: [
                 "CacheKit", "CacheKitOpenAI", "CacheKitInvalidation",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

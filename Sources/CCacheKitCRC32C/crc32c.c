@@ -1,12 +1,14 @@
 #include "cachekit_crc32c.h"
 
+#include <pthread.h>
 #include <string.h>
 
 // Reflected Castagnoli polynomial.
 #define POLY 0x82F63B78u
 
+// Built exactly once (pthread_once): two threads racing to fill it, even with equal data, is a data race in C.
 static uint32_t table[8][256];
-static int table_ready;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void) {
     for (uint32_t i = 0; i < 256; i++) {
@@ -17,11 +19,10 @@ static void build_table(void) {
     for (int t = 1; t < 8; t++) {
         for (int i = 0; i < 256; i++) { table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xFF]; }
     }
-    __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t cachekit_crc32c_portable(uint32_t crc, const void *bytes, size_t count) {
-    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) { build_table(); }  // idempotent: a race rebuilds equal data
+    pthread_once(&table_once, build_table);
     const unsigned char *p = bytes;
     crc = ~crc;
     while (count >= 8) {
@@ -63,15 +64,16 @@ static int has_sse42(void) {
 }
 #endif
 
+#if defined(__x86_64__)
+static int hardware;
+static pthread_once_t hardware_once = PTHREAD_ONCE_INIT;
+static void detect_hardware(void) { hardware = has_sse42(); }
+#endif
+
 int cachekit_crc32c_is_hardware(void) {
 #if defined(__x86_64__)
-    static int cached = -1;
-    int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (value < 0) {
-        value = has_sse42();
-        __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
-    }
-    return value;
+    pthread_once(&hardware_once, detect_hardware);
+    return hardware;
 #else
     return 0;
 #endif

@@ -55,6 +55,8 @@ final class BertEncoder: Sendable {
     let heads: Int
     let intermediateSize: Int
     let maximumPositions: Int
+    /// Rows of the word-embedding matrix: every token id must be below this.
+    let vocabularySize: Int
     let epsilon: Float
     let wordEmbeddings: [Float]
     let positionEmbeddings: [Float]
@@ -85,6 +87,7 @@ final class BertEncoder: Sendable {
         self.heads = heads
         self.intermediateSize = intermediate
         self.maximumPositions = positions
+        self.vocabularySize = vocabulary
         self.epsilon = Float(config["layer_norm_eps"]?.doubleValue ?? 1e-12)
         // Tensor names with or without the "bert." prefix that some exports carry.
         let prefix = weights.names.contains { $0.hasPrefix("bert.") } ? "bert." : ""

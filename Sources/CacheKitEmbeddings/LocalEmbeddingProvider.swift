@@ -36,8 +36,10 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
                 return try JSONValue(parsing: Array(try read(name)))
             } catch let error as JSONParsingError {
                 throw CacheError(.invalidConfiguration, "\(name): \(error.description)", backend: "embeddings")
+            } catch let error as CacheError {
+                throw error
             } catch {
-                throw error as! CacheError
+                throw CacheError(.invalidConfiguration, "\(name): \(error)", backend: "embeddings")
             }
         }
         let config = try json("config.json")
@@ -57,6 +59,14 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
         let lowercases = (try? json("tokenizer_config.json"))?["do_lower_case"]?.boolValue ?? true
         self.tokenizer = try WordPieceTokenizer(vocabulary: vocabulary, lowercases: lowercases, maximumLength: maximumLength)
         self.encoder = try BertEncoder(config: config, weights: try SafeTensors(data: try read("model.safetensors")), products: products)
+        // Token ids index the embedding matrix: a vocab.txt longer than the matrix (another model's, or a hostile
+        // folder) would read past it.
+        guard Int(self.tokenizer.largestID) < self.encoder.vocabularySize else {
+            throw CacheError(
+                .invalidConfiguration,
+                "vocab.txt has ids up to \(self.tokenizer.largestID), but the model's word embeddings have \(self.encoder.vocabularySize) rows",
+                backend: "embeddings")
+        }
         self.model = (config["_name_or_path"]?.stringValue).map { "local:" + $0 } ?? "local:" + (folder.split(separator: "/").last.map(String.init) ?? "model")
         self.threads = BlockingThreadPool(threadCount: max(1, threads), name: "ck-embed")
     }

@@ -35,9 +35,12 @@ import Foundation
         let payload = data.count - 8 - Int(headerLength)
         var entries: [String: (String, [Int], Int, Int)] = [:]
         for (tensorName, info) in members where tensorName != "__metadata__" {
-            guard let dtype = info["dtype"]?.stringValue, let shape = info["shape"]?.arrayValue?.compactMap(\.intValue),
+            guard let dtype = info["dtype"]?.stringValue, let dimensions = info["shape"]?.arrayValue,
                 let offsets = info["data_offsets"]?.arrayValue?.compactMap(\.intValue), offsets.count == 2
             else { throw invalid("tensor \(tensorName) has no dtype, shape or data_offsets") }
+            // Every dimension must be an integer that fits (a dropped one would make a different shape).
+            let shape = dimensions.compactMap(\.intValue)
+            guard shape.count == dimensions.count else { throw invalid("tensor \(tensorName) has a shape dimension that is not an integer") }
             guard offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= payload else {
                 throw invalid("tensor \(tensorName) lies outside the file")
             }
@@ -53,7 +56,10 @@ import Foundation
                 let (product, o) = partial.0.multipliedReportingOverflow(by: dimension)
                 return (product, partial.1 || o)
             }
-            guard !overflow, count * elementSize == offsets[1] - offsets[0] else {
+            // Both products are checked: a shape whose element count fits an Int can still overflow once
+            // multiplied by the element size (found by review: that trapped before the size comparison).
+            let (byteCount, bytesOverflow) = count.multipliedReportingOverflow(by: elementSize)
+            guard !overflow, !bytesOverflow, byteCount == offsets[1] - offsets[0] else {
                 throw invalid("tensor \(tensorName): shape \(shape) does not match its \(offsets[1] - offsets[0]) bytes")
             }
             entries[tensorName] = (dtype, shape, offsets[0], offsets[1])

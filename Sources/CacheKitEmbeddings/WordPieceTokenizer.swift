@@ -21,6 +21,9 @@ public struct WordPieceTokenizer: Sendable {
         var vocabulary: [String: Int32] = [:]
         var id: Int32 = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard id < Int32.max else {
+                throw CacheError(.invalidConfiguration, "vocab.txt has more than \(Int32.max) lines", backend: "embeddings")
+            }
             let token = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
             if !token.isEmpty, vocabulary[token] == nil { vocabulary[token] = id }
             id += 1
@@ -36,11 +39,19 @@ public struct WordPieceTokenizer: Sendable {
         self.separator = sep
     }
 
+    /// The largest id in the vocabulary (the model's embedding matrix must have more rows than this).
+    public var largestID: Int32 { max(self.vocabulary.values.max() ?? 0, self.unknown, self.classification, self.separator) }
+
     /// Token ids of `text`: `[CLS]`, the WordPiece ids truncated to fit, `[SEP]`.
+    ///
+    /// Only the first `maximumLength × 512` bytes of `text` are read (cut at a character boundary): far more than
+    /// `maximumLength` tokens ever need, so a multi-megabyte message costs no more than a long one.
     public func encode(_ text: String) -> [Int32] {
         var ids: [Int32] = [self.classification]
         let budget = self.maximumLength - 2
-        outer: for word in self.basicTokens(text) {
+        let limit = self.maximumLength * 512
+        let bounded = text.utf8.count <= limit ? text : String(text.unicodeScalars.prefix(limit))
+        outer: for word in self.basicTokens(bounded) {
             for id in self.wordPiece(word) {
                 if ids.count - 1 >= budget { break outer }
                 ids.append(id)

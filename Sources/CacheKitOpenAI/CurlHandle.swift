@@ -54,6 +54,8 @@ final class CurlHandle: PooledConnection, @unchecked Sendable {
         let sink: (UnsafeRawBufferPointer) -> Bool
         let cancelled: LockedState<Bool>
         var headers: [(name: String, value: String)] = []
+        var headerBytes = 0
+        var headersRefused = false
         var sinkRefused = false
         init(sink: @escaping (UnsafeRawBufferPointer) -> Bool, cancelled: LockedState<Bool>) {
             self.sink = sink
@@ -98,6 +100,13 @@ final class CurlHandle: PooledConnection, @unchecked Sendable {
         }, context.toOpaque()))
         set(cachekit_curl_set_header_callback(curl, { data, size, count, context in
             let transfer = Unmanaged<Transfer>.fromOpaque(context!).takeUnretainedValue()
+            // Headers come from the server: past 200 lines or 64 KiB the transfer is refused (libcurl aborts when
+            // the callback returns less than it was given), so a hostile upstream cannot grow this list forever.
+            transfer.headerBytes += size * count
+            guard transfer.headers.count < 200, transfer.headerBytes <= 65_536 else {
+                transfer.headersRefused = true
+                return 0
+            }
             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: size * count), as: UTF8.self)
             if line.hasPrefix("HTTP/") { transfer.headers.removeAll() }
             if let colon = line.firstIndex(of: ":") {
@@ -125,6 +134,8 @@ final class CurlHandle: PooledConnection, @unchecked Sendable {
             return HTTPResponseHead(status: cachekit_curl_response_code(curl), headers: transfer.headers)
         case CURLE_ABORTED_BY_CALLBACK:
             throw CacheError(.cancelled, "the transfer was cancelled", backend: "openai")
+        case CURLE_WRITE_ERROR where transfer.headersRefused:
+            throw CacheError(.connectionFailed, "the response's headers exceed 200 lines or 64 KiB", backend: "openai")
         case CURLE_WRITE_ERROR where transfer.sinkRefused:
             throw CacheError(.cancelled, "the response was abandoned by its reader", backend: "openai")
         case CURLE_OPERATION_TIMEDOUT:

@@ -44,6 +44,9 @@ public struct OpenAIConfiguration: Sendable, CustomStringConvertible {
     public var embeddingBatchSize: Int
     /// Concurrent connections. Default 8.
     public var poolSize: Int
+    /// The largest response body read from the upstream, streamed or not; a larger one fails the request with
+    /// `.invalidResponse` (and is never cached). Default 32 MiB.
+    public var maximumResponseBytes: Int
 
     public init(
         baseURL: String = "https://api.openai.com/v1",
@@ -63,7 +66,8 @@ public struct OpenAIConfiguration: Sendable, CustomStringConvertible {
         embeddingDimension: Int = 1536,
         sendsEmbeddingDimensions: Bool = false,
         embeddingBatchSize: Int = 2048,
-        poolSize: Int = 8
+        poolSize: Int = 8,
+        maximumResponseBytes: Int = 32 << 20
     ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
@@ -83,6 +87,7 @@ public struct OpenAIConfiguration: Sendable, CustomStringConvertible {
         self.sendsEmbeddingDimensions = sendsEmbeddingDimensions
         self.embeddingBatchSize = embeddingBatchSize
         self.poolSize = poolSize
+        self.maximumResponseBytes = maximumResponseBytes
     }
 
     /// `OPENAI_BASE_URL` and `OPENAI_API_KEY` from `environment` (the base URL defaults to OpenAI's).
@@ -122,13 +127,16 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
 
     // MARK: Requests
 
-    func request(path: String, body: [UInt8], streaming: Bool) -> HTTPRequest {
+    /// The request to send. `credential` replaces the configured API key (the proxy's passthrough mode).
+    func request(path: String, body: [UInt8], streaming: Bool, credential: Credential? = nil) -> HTTPRequest {
         var url = self.configuration.baseURL + path
         if let version = self.configuration.apiVersion {
             url += "?api-version=" + Self.percentEncode(version)
         }
         var headers: [(String, String)] = [("Content-Type", "application/json"), ("Accept", streaming ? "text/event-stream" : "application/json")]
-        if let key = self.configuration.apiKey {
+        if let credential {
+            headers.append((credential.authorization.header, credential.authorization.bearer ? "Bearer \(credential.key)" : credential.key))
+        } else if let key = self.configuration.apiKey {
             let auth = self.configuration.authorization
             headers.append((auth.header, auth.bearer ? "Bearer \(key)" : key))
         }
@@ -163,17 +171,33 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
         try await self.send(path: path, body: body)
     }
 
-    func send(path: String, body: [UInt8]) async throws -> JSONValue {
-        let request = self.request(path: path, body: body, streaming: false)
+    /// `post(path:json:)` with the caller's own key instead of the configured one.
+    public func post(path: String, json body: [UInt8], credential: Credential) async throws -> JSONValue {
+        try await self.send(path: path, body: body, credential: credential)
+    }
+
+    func send(path: String, body: [UInt8], credential: Credential? = nil) async throws -> JSONValue {
+        let request = self.request(path: path, body: body, streaming: false, credential: credential)
+        let limit = self.configuration.maximumResponseBytes
         var attempt = 0
         while true {
             attempt += 1
             let outcome: Result<(HTTPResponseHead, [UInt8]), any Error> = await Result(catching: {
                 try await self.pool.withConnection { handle in
                     var data = [UInt8]()
-                    let head = try handle.perform(request) { chunk in
-                        data.append(contentsOf: chunk)
-                        return true
+                    var oversized = false
+                    let head: HTTPResponseHead
+                    do {
+                        head = try handle.perform(request) { chunk in
+                            guard data.count + chunk.count <= limit else {
+                                oversized = true
+                                return false
+                            }
+                            data.append(contentsOf: chunk)
+                            return true
+                        }
+                    } catch where oversized {
+                        throw OpenAIError(code: .invalidResponse, message: "the response is larger than \(limit) bytes", attempts: 1)
                     }
                     return (head, data)
                 }
@@ -187,7 +211,7 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
                         throw OpenAIError(code: .invalidResponse, message: "response body: \(error.description)", requestID: head.header("x-request-id"), attempts: attempt)
                     }
                 }
-                let error = Self.httpError(head, data, attempts: attempt)
+                let error = Self.httpError(head, data, attempts: attempt, secrets: self.secrets(credential))
                 guard error.isRetryable, attempt <= self.configuration.maximumRetries else { throw error }
                 try await self.pause(before: attempt + 1, retryAfter: head.header("retry-after"), after: error)
             } catch let error as CacheError {
@@ -201,20 +225,36 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
     func pause(before attempt: Int, retryAfter: String?, after error: OpenAIError) async throws {
         var delay = self.configuration.initialBackoff * (1 << min(attempt - 2, 10))
         delay = delay * Double.random(in: 0.5...1.0)
-        if let retryAfter, let seconds = Double(retryAfter.trimmingSpaces), seconds >= 0 {
-            delay = .milliseconds(Int64(seconds * 1000))
+        if let seconds = Self.retryAfterSeconds(retryAfter) {
+            // Checked before any arithmetic: `inf`, `1e20` or `nan` from the server must not trap; anything past
+            // the longest honoured wait is that wait.
+            let ceiling = self.configuration.maximumRetryDelay.seconds
+            delay = .milliseconds(Int64((min(seconds, ceiling) * 1000).rounded()))
         }
         delay = min(delay, self.configuration.maximumRetryDelay)
         self.logger.info("retrying", metadata: ["attempt": "\(attempt)", "delay": "\(delay)", "error": "\(error)"])
         try await Task.sleep(for: delay)
     }
 
-    static func httpError(_ head: HTTPResponseHead, _ data: [UInt8], attempts: Int) -> OpenAIError {
+    /// A `Retry-After` header in seconds, if it is a finite non-negative number (an HTTP date is ignored).
+    static func retryAfterSeconds(_ header: String?) -> Double? {
+        guard let header, let seconds = Double(header.trimmingSpaces), seconds.isFinite, seconds >= 0 else { return nil }
+        return seconds
+    }
+
+    /// The keys an upstream error message must not repeat: the configured one and the caller's.
+    func secrets(_ credential: Credential?) -> [String] {
+        [self.configuration.apiKey, credential?.key].compactMap { $0 }
+    }
+
+    /// The error for a non-2xx answer. The provider's message is passed on with every API key and key fragment
+    /// removed (OpenAI's 401 quotes the key's first and last characters).
+    static func httpError(_ head: HTTPResponseHead, _ data: [UInt8], attempts: Int, secrets: [String] = []) -> OpenAIError {
         let body = try? JSONValue(parsing: data)
         let error = body?["error"]
         return OpenAIError(
             code: .http, status: head.status, type: error?["type"]?.stringValue,
-            message: error?["message"]?.stringValue ?? "HTTP \(head.status)",
+            message: SecretRedaction.redact(error?["message"]?.stringValue ?? "HTTP \(head.status)", secrets: secrets),
             providerCode: error?["code"]?.stringValue, requestID: head.header("x-request-id"), attempts: attempts
         )
     }
@@ -232,80 +272,113 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
     // MARK: CompletionProvider
 
     public func complete(_ request: ChatRequest) async throws -> ChatResponse {
-        var body = request.body
-        body["stream"] = nil
-        body["stream_options"] = nil
-        let json = try await self.send(path: "/chat/completions", body: JSONValue.object(body).canonicalBytes())
+        try await self.complete(request, credential: nil)
+    }
+
+    public func streamCompletion(_ request: ChatRequest) async throws -> AsyncThrowingStream<ChatCompletionChunk, any Error> {
+        try await self.streamCompletion(request, credential: nil)
+    }
+
+    /// This client with `credential` sent instead of the configured API key: the connections, retries and limits
+    /// are shared; only the key differs. The proxy's passthrough mode answers each caller's misses this way.
+    public func forwarding(_ credential: Credential) -> Forwarding { Forwarding(client: self, credential: credential) }
+
+    func complete(_ request: ChatRequest, credential: Credential?) async throws -> ChatResponse {
+        let body = request.forwardedBytes(settingStream: false)
+        let json = try await self.send(path: "/chat/completions", body: body, credential: credential)
         guard case .object(let members) = json else {
             throw OpenAIError(code: .invalidResponse, message: "response body is not a JSON object", attempts: 1)
         }
         return ChatResponse(body: members)
     }
 
-    public func streamCompletion(_ request: ChatRequest) async throws -> AsyncThrowingStream<ChatCompletionChunk, any Error> {
-        var body = request.body
-        body["stream"] = true
-        if body["stream_options"] == nil { body["stream_options"] = ["include_usage": true] }
-        let httpRequest = self.request(path: "/chat/completions", body: JSONValue.object(body).canonicalBytes(), streaming: true)
+    func streamCompletion(_ request: ChatRequest, credential: Credential?) async throws -> AsyncThrowingStream<ChatCompletionChunk, any Error> {
+        let body = request.forwardedBytes(settingStream: true)
+        let httpRequest = self.request(path: "/chat/completions", body: body, streaming: true, credential: credential)
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: ChatCompletionChunk.self)
         let task = Task {
-            await self.runStream(httpRequest, continuation: continuation)
+            await self.runStream(httpRequest, secrets: self.secrets(credential), continuation: continuation)
         }
         continuation.onTermination = { _ in task.cancel() }
         return stream
     }
 
     /// Streams one request into `continuation`, retrying only while nothing has been delivered.
-    func runStream(_ request: HTTPRequest, continuation: AsyncThrowingStream<ChatCompletionChunk, any Error>.Continuation) async {
+    ///
+    /// The stream succeeds only when it ends with `[DONE]` and carried no error event: an error event (even one
+    /// followed by `[DONE]` in the same read), a non-2xx answer, a body over `maximumResponseBytes` or a stream that
+    /// stops early finishes `continuation` with an error, so the cache never assembles or stores a partial answer.
+    func runStream(
+        _ request: HTTPRequest, secrets: [String], continuation: AsyncThrowingStream<ChatCompletionChunk, any Error>.Continuation
+    ) async {
+        let limit = self.configuration.maximumResponseBytes
         var attempt = 0
         while true {
             attempt += 1
             let delivered = LockedState(false)
-            let finished = LockedState(false)
-            let result: Result<(HTTPResponseHead, [UInt8]), any Error> = await Result(catching: {
+            let result: Result<(HTTPResponseHead, StreamEnd), any Error> = await Result(catching: {
                 try await self.pool.withConnection { handle in
                     var parser = ServerSentEventParser()
-                    var errorBody = [UInt8]()
+                    var end = StreamEnd.open
+                    var received = 0
                     var raw = [UInt8]()  // the start of the body, for an error answered as JSON instead of events
-                    let head = try handle.perform(request) { chunk in
-                        if raw.count < 65_536 { raw.append(contentsOf: chunk.prefix(65_536 - raw.count)) }
-                        if errorBody.count > 0 || finished.withLock({ $0 }) { return true }
-                        do {
-                            for event in try parser.feed(chunk) {
-                                if event.data == "[DONE]" {
-                                    finished.withLock { $0 = true }
-                                    continue
-                                }
-                                let bytes = Array(event.data.utf8)
-                                if let chunk = try? ChatCompletionChunk(json: bytes), chunk.body["error"] == nil {
-                                    delivered.withLock { $0 = true }
-                                    continuation.yield(chunk)
-                                } else {
-                                    errorBody = bytes
-                                }
+                    let head: HTTPResponseHead
+                    do {
+                        head = try handle.perform(request) { chunk in
+                            received += chunk.count
+                            guard received <= limit else {
+                                end = .failed(Array("{\"error\":{\"message\":\"the stream is larger than \(limit) bytes\"}}".utf8))
+                                return false
                             }
-                        } catch {
-                            errorBody = Array("{\"error\":{\"message\":\"oversized event\"}}".utf8)
+                            if raw.count < 65_536 { raw.append(contentsOf: chunk.prefix(65_536 - raw.count)) }
+                            guard case .open = end else { return true }
+                            do {
+                                for event in try parser.feed(chunk) {
+                                    if event.data == "[DONE]" {
+                                        end = .done
+                                        break
+                                    }
+                                    let bytes = Array(event.data.utf8)
+                                    if event.name == "error" {
+                                        end = .failed(bytes)
+                                        break
+                                    }
+                                    if let chunk = try? ChatCompletionChunk(json: bytes), chunk.body["error"] == nil {
+                                        delivered.withLock { $0 = true }
+                                        continuation.yield(chunk)
+                                    } else {
+                                        end = .failed(bytes)
+                                        break
+                                    }
+                                }
+                            } catch {
+                                end = .failed(Array("{\"error\":{\"message\":\"oversized event\"}}".utf8))
+                            }
+                            return true
                         }
-                        return true
+                    } catch where end.isFailure {
+                        // The reader refused more bytes (the size limit): the recorded failure is the answer.
+                        return (HTTPResponseHead(status: 200, headers: []), end)
                     }
                     // A non-2xx answer arrives as a JSON body, not as events: keep it for the error.
-                    return (head, (200..<300).contains(head.status) ? errorBody : raw)
+                    return (head, (200..<300).contains(head.status) ? end : .failed(raw))
                 }
             })
             switch result {
-            case .success(let (head, body)):
+            case .success(let (head, end)):
                 if (200..<300).contains(head.status) {
-                    if finished.withLock({ $0 }) {
+                    switch end {
+                    case .done:
                         continuation.finish()
-                    } else if !body.isEmpty {
-                        continuation.finish(throwing: Self.httpError(HTTPResponseHead(status: 500, headers: head.headers), body, attempts: attempt))
-                    } else {
+                    case .failed(let body):
+                        continuation.finish(throwing: Self.httpError(HTTPResponseHead(status: 500, headers: head.headers), body, attempts: attempt, secrets: secrets))
+                    case .open:
                         continuation.finish(throwing: OpenAIError(code: .invalidResponse, message: "the stream ended without [DONE]: truncated", requestID: head.header("x-request-id"), attempts: attempt))
                     }
                     return
                 }
-                let error = Self.httpError(head, body, attempts: attempt)
+                let body: [UInt8] = if case .failed(let bytes) = end { bytes } else { [] }
+                let error = Self.httpError(head, body, attempts: attempt, secrets: secrets)
                 if error.isRetryable, attempt <= self.configuration.maximumRetries, !delivered.withLock({ $0 }) {
                     do { try await self.pause(before: attempt + 1, retryAfter: head.header("retry-after"), after: error) } catch {
                         continuation.finish(throwing: CancellationError())
@@ -330,6 +403,16 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
         }
     }
 
+    /// How a stream's body ended: still open (truncated if the transfer stops here), `[DONE]`, or an error
+    /// (its JSON body).
+    enum StreamEnd: Sendable {
+        case open
+        case done
+        case failed([UInt8])
+
+        var isFailure: Bool { if case .failed = self { true } else { false } }
+    }
+
     // MARK: EmbeddingProvider
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
@@ -345,18 +428,38 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
             guard let data = json["data"]?.arrayValue, data.count == batch.count else {
                 throw OpenAIError(code: .invalidResponse, message: "embeddings response has \(json["data"]?.arrayValue?.count ?? 0) vectors for \(batch.count) inputs", attempts: 1)
             }
-            var ordered = [[Float]?](repeating: nil, count: batch.count)
-            for item in data {
-                guard let index = item["index"]?.intValue, ordered.indices.contains(index),
-                    let values = item["embedding"]?.arrayValue?.compactMap(\.doubleValue), values.count == self.dimension
-                else {
-                    throw OpenAIError(code: .invalidResponse, message: "an embedding has the wrong index or dimension (expected \(self.dimension))", attempts: 1)
-                }
-                ordered[index] = values.map(Float.init)
-            }
-            for vector in ordered { vectors.append(try VectorValidation.normalized(vector!, dimension: self.dimension, backend: "openai")) }
+            vectors += try Self.orderedEmbeddings(data, count: batch.count, dimension: self.dimension)
         }
         return vectors
+    }
+}
+
+extension OpenAIClient {
+    /// The vectors of an embeddings reply's `data`, in input order: every index in `0..<count` exactly once, each
+    /// vector of `dimension` numbers. A repeated, missing or out-of-range index, or a wrong length, is
+    /// `.invalidResponse`, never a crash.
+    static func orderedEmbeddings(_ data: [JSONValue], count: Int, dimension: Int) throws -> [[Float]] {
+        var ordered = [[Float]?](repeating: nil, count: count)
+        for item in data {
+            guard let index = item["index"]?.intValue, ordered.indices.contains(index) else {
+                throw OpenAIError(code: .invalidResponse, message: "an embedding's index is missing or outside 0..<\(count)", attempts: 1)
+            }
+            guard ordered[index] == nil else {
+                throw OpenAIError(code: .invalidResponse, message: "the embeddings reply repeats index \(index)", attempts: 1)
+            }
+            guard let values = item["embedding"]?.arrayValue, values.count == dimension else {
+                throw OpenAIError(code: .invalidResponse, message: "an embedding has the wrong dimension (expected \(dimension))", attempts: 1)
+            }
+            let numbers = values.compactMap(\.doubleValue)
+            guard numbers.count == dimension else {
+                throw OpenAIError(code: .invalidResponse, message: "an embedding holds a value that is not a number", attempts: 1)
+            }
+            ordered[index] = numbers.map(Float.init)
+        }
+        return try ordered.map { vector in
+            guard let vector else { throw OpenAIError(code: .invalidResponse, message: "the embeddings reply misses an index", attempts: 1) }
+            return try VectorValidation.normalized(vector, dimension: dimension, backend: "openai")
+        }
     }
 }
 

@@ -54,7 +54,8 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
         guard let options = PQconninfoParse(connectionString, &error) else {
             let reason = error.map { String(cString: $0) } ?? "unparsable"
             if let error { PQfreemem(error) }
-            throw CacheError(.invalidConfiguration, "PostgreSQL connection string: \(reason.trimmingSuffixNewlines)", backend: name)
+            let redacted = Self.redactingQuotedTokens(reason.trimmingSuffixNewlines, of: connectionString)
+            throw CacheError(.invalidConfiguration, "PostgreSQL connection string: \(redacted)", backend: name)
         }
         PQconninfoFree(options)
         guard Self.isIdentifier(tablePrefix) else {
@@ -95,6 +96,26 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
     }
 
     /// Never prints the connection string (it may hold a password).
+    /// libpq's parse errors quote the raw token they stopped at, which may be a password (`invalid percent-encoded
+    /// token: "p%zzword"`, `missing "=" after "hunter2"`). Quoted text stays only when it is an option name as
+    /// written in `connectionString` (`name=`); everything else quoted becomes `[redacted]`.
+    static func redactingQuotedTokens(_ message: String, of connectionString: String) -> String {
+        let parts = message.split(separator: "\"", omittingEmptySubsequences: false)
+        var out = ""
+        for (index, part) in parts.enumerated() {
+            if index > 0 { out += "\"" }
+            let quoted = index % 2 == 1 && index < parts.count - 1
+            if quoted {
+                let isOptionName = !part.isEmpty && part.count <= 40 && part.allSatisfy { $0 == "_" || ("a"..."z").contains($0) }
+                    && connectionString.contains(part + "=")
+                out += isOptionName ? String(part) : "[redacted]"
+            } else {
+                out += part
+            }
+        }
+        return out
+    }
+
     public var description: String {
         "PostgresConfiguration(pool: \(self.poolSize), tables: \(self.tablePrefix)_*, ef_search: \(self.efSearch))"
     }

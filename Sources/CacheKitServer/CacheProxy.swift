@@ -1,6 +1,7 @@
 import CacheKit
 import CacheKitInvalidation
 import CacheKitOpenAI
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,21 +11,51 @@ import Prometheus
 
 /// Settings of the OpenAI-compatible caching proxy.
 public struct ProxyConfiguration: Sendable {
+    /// Who may call and which tenant each caller is. Default: passthrough (the caller's key goes upstream, the
+    /// tenant is a keyed hash of it) with a secret made for this process; instances that share a layer must be
+    /// given the same secret (`ProxyAuthentication.passthrough(tenantSecret:)`).
+    public var authentication: ProxyAuthentication
     /// Request bodies above this size are refused with 413. Default 4 MiB.
     public var maximumBodyBytes: Int
-    /// The bearer token of `POST /admin/invalidate`; `nil` disables the admin route (404).
-    public var adminToken: String?
-    /// Derive the tenant from a hash of the caller's API key (default), so two keys never share entries; when
-    /// false, every caller is `defaultTenant`.
-    public var tenantFromAPIKey: Bool
-    public var defaultTenant: String
-
-    public init(maximumBodyBytes: Int = 4 << 20, adminToken: String? = nil, tenantFromAPIKey: Bool = true, defaultTenant: String = "default") {
-        self.maximumBodyBytes = maximumBodyBytes
-        self.adminToken = adminToken
-        self.tenantFromAPIKey = tenantFromAPIKey
-        self.defaultTenant = defaultTenant
+    /// The bearer token of `POST /admin/invalidate`; `nil` or empty disables the admin route (404): an empty token
+    /// never opens it.
+    public var adminToken: String? {
+        didSet { if self.adminToken?.isEmpty == true { self.adminToken = nil } }
     }
+    /// What one request may ask the cache to store: at most `maximumTags` tags (default 16) of at most
+    /// `maximumTagBytes` bytes each (default 128), and a TTL of at most `maximumTTL` (default 30 days). A request
+    /// past a bound is refused with 400 naming it.
+    public var maximumTags: Int
+    public var maximumTagBytes: Int
+    public var maximumTTL: Duration
+    /// How long reading a request body may take (default 30 s; then 408), and how long a connection may stay idle,
+    /// or take to send its request head, before it is closed (default 60 s): a slow client cannot hold sockets.
+    public var bodyReadTimeout: Duration
+    public var idleTimeout: Duration
+
+    public init(
+        authentication: ProxyAuthentication? = nil, maximumBodyBytes: Int = 4 << 20, adminToken: String? = nil,
+        maximumTags: Int = 16, maximumTagBytes: Int = 128, maximumTTL: Duration = .seconds(30 * 86_400),
+        bodyReadTimeout: Duration = .seconds(30), idleTimeout: Duration = .seconds(60)
+    ) {
+        self.authentication = authentication ?? ProxyAuthentication.processSecret
+        self.maximumBodyBytes = maximumBodyBytes
+        self.adminToken = adminToken?.isEmpty == true ? nil : adminToken
+        self.maximumTags = maximumTags
+        self.maximumTagBytes = maximumTagBytes
+        self.maximumTTL = maximumTTL
+        self.bodyReadTimeout = bodyReadTimeout
+        self.idleTimeout = idleTimeout
+    }
+}
+
+extension ProxyAuthentication {
+    /// Passthrough with a random secret made once per process.
+    static let processSecret: ProxyAuthentication = {
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return ProxyAuthentication(mode: .passthrough(secret: SymmetricKey(data: secret)), allowsAnonymous: false)
+    }()
 }
 
 /// An OpenAI-compatible HTTP front for a `MultiLayerCache`: `POST /v1/chat/completions` (JSON and SSE streaming)
@@ -35,6 +66,7 @@ public final class CacheProxy: Sendable {
     public let upstream: OpenAIClient
     public let configuration: ProxyConfiguration
     let invalidator: CacheInvalidator
+    let limiter = CallerLimiter()
     let registry: PrometheusCollectorRegistry?
     let logger: Logger
 
@@ -78,6 +110,7 @@ public final class CacheProxy: Sendable {
     public func application(host: String = "127.0.0.1", port: Int = 8080) -> some ApplicationProtocol {
         Application(
             router: self.router(),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(self.configuration.idleTimeout.milliseconds) * 1_000_000))),
             configuration: .init(address: .hostname(host, port: port), serverName: "cachekit"),
             services: [self.cache],
             logger: self.logger
@@ -87,16 +120,20 @@ public final class CacheProxy: Sendable {
     // MARK: - Chat completions
 
     func chatCompletions(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        // Authentication first: nothing of an unauthenticated request is read.
+        let caller = try self.configuration.authentication.caller(of: request.headers)
+        if let entry = caller.virtualKey { try self.limiter.admit(entry) }
         let body = try await self.jsonBody(request)
         let chat: ChatRequest
         do { chat = try ChatRequest(json: body) } catch {
             throw ProxyError(.badRequest, error.message, type: "invalid_request_error")
         }
-        let scope = CacheScope(tenant: self.tenant(of: request), namespace: request.headers[.cachekitNamespace] ?? "default")
-        let control = try Self.control(from: request.headers)
+        let scope = CacheScope(tenant: caller.tenant, namespace: caller.namespace ?? request.headers[.cachekitNamespace] ?? "default")
+        let control = try self.control(from: request.headers)
+        let upstream: any CompletionProvider = caller.credential.map { self.upstream.forwarding($0) } ?? self.upstream
         do {
             if chat.body["stream"]?.boolValue == true {
-                let stream = try await self.cache.streamingCompletion(for: chat, in: scope, control: control, upstream: self.upstream)
+                let stream = try await self.cache.streamingCompletion(for: chat, in: scope, control: control, upstream: upstream)
                 var headers = self.headers(for: stream.outcome)
                 headers[.contentType] = "text/event-stream"
                 headers[.cacheControl] = "no-cache"
@@ -120,7 +157,12 @@ public final class CacheProxy: Sendable {
                     try await writer.finish(nil)
                 })
             }
-            let result = try await self.cache.completion(for: chat, in: scope, control: control, upstream: self.upstream)
+            let result = try await self.cache.completion(for: chat, in: scope, control: control, upstream: upstream)
+            if let entry = caller.virtualKey, !result.outcome.source.isHit, let usage = result.response.usage,
+                let cost = self.cache.configuration.prices.cost(of: usage, model: result.response.model.isEmpty ? chat.model : result.response.model)
+            {
+                self.limiter.spend(entry, usd: cost)
+            }
             var headers = self.headers(for: result.outcome)
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: result.response.jsonBytes())))
@@ -140,15 +182,23 @@ public final class CacheProxy: Sendable {
         return headers
     }
 
-    /// The tenant: a hash of the caller's API key (never the key), or the configured default.
-    func tenant(of request: Request) -> String {
-        guard self.configuration.tenantFromAPIKey, let authorization = request.headers[.authorization] else { return self.configuration.defaultTenant }
-        let key = authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : authorization
-        return "key:" + Digest256(hashing: Array(key.utf8)).hex.prefix(32)
-    }
-
     /// `Cache-Control: no-cache | no-store | max-age=N`, `x-cachekit-ttl: N` (seconds),
     /// `x-cachekit-force-refresh: true`, `x-cachekit-tags: a,b`.
+    /// The request's cache controls, checked against this proxy's bounds (tag count and length, TTL ceiling).
+    func control(from headers: HTTPFields) throws -> CacheKit.CacheControl {
+        let control = try Self.control(from: headers)
+        guard control.tags.count <= self.configuration.maximumTags else {
+            throw ProxyError(.badRequest, "x-cachekit-tags: at most \(self.configuration.maximumTags) tags")
+        }
+        if let long = control.tags.first(where: { $0.utf8.count > self.configuration.maximumTagBytes }) {
+            throw ProxyError(.badRequest, "x-cachekit-tags: a tag of \(long.utf8.count) bytes (at most \(self.configuration.maximumTagBytes))")
+        }
+        if let ttl = control.ttl, ttl > self.configuration.maximumTTL {
+            throw ProxyError(.badRequest, "x-cachekit-ttl: at most \(self.configuration.maximumTTL.components.seconds) seconds")
+        }
+        return control
+    }
+
     static func control(from headers: HTTPFields) throws -> CacheKit.CacheControl {
         var control = CacheKit.CacheControl()
         for directive in (headers[.cacheControl] ?? "").split(separator: ",") {
@@ -172,10 +222,17 @@ public final class CacheProxy: Sendable {
     // MARK: - Embeddings
 
     func embeddings(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let caller = try self.configuration.authentication.caller(of: request.headers)
+        if let entry = caller.virtualKey { try self.limiter.admit(entry) }
         let body = try await self.jsonBody(request)
         do { _ = try JSONValue(parsing: body) } catch { throw ProxyError(.badRequest, "invalid JSON: \(error.description)", type: "invalid_request_error") }
         do {
-            let reply = try await self.upstream.post(path: "/embeddings", json: body)
+            let reply =
+                if let credential = caller.credential {
+                    try await self.upstream.post(path: "/embeddings", json: body, credential: credential)
+                } else {
+                    try await self.upstream.post(path: "/embeddings", json: body)
+                }
             return Self.json(.ok, reply)
         } catch let error as OpenAIError {
             throw Self.proxyError(error)
@@ -185,13 +242,15 @@ public final class CacheProxy: Sendable {
     // MARK: - Admin
 
     func adminInvalidate(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        guard let token = self.configuration.adminToken else { throw ProxyError(.notFound, "no such route: POST /admin/invalidate", type: "invalid_request_error") }
+        guard let token = self.configuration.adminToken, !token.isEmpty else {
+            throw ProxyError(.notFound, "no such route: POST /admin/invalidate", type: "invalid_request_error")
+        }
         let presented = request.headers[.authorization].map { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : $0 } ?? ""
-        guard Self.constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
+        guard !presented.isEmpty, Self.constantTimeEqual(Array(presented.utf8), Array(token.utf8)) else {
             throw ProxyError(.unauthorized, "the admin token is missing or wrong", type: "authentication_error")
         }
         let body = try JSONValue(parsing: try await self.jsonBody(request))
-        let tenant = body["tenant"]?.stringValue ?? self.configuration.defaultTenant
+        let tenant = body["tenant"]?.stringValue ?? "anonymous"
         let scope = CacheScope(tenant: tenant, namespace: body["namespace"]?.stringValue ?? "default")
         let reason = "admin" + (body["reason"]?.stringValue.map { ": " + $0 } ?? "")
         var removed = 0
@@ -222,13 +281,20 @@ public final class CacheProxy: Sendable {
         guard type.hasPrefix("application/json") else {
             throw ProxyError(.unsupportedMediaType, "Content-Type must be application/json, not \(type.isEmpty ? "nothing" : "\"\(type)\"")", type: "invalid_request_error")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: self.configuration.maximumBodyBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw ProxyError(.contentTooLarge, "request body larger than \(self.configuration.maximumBodyBytes) bytes", type: "invalid_request_error")
-        } catch is NIOTooManyBytesError {
-            throw ProxyError(.contentTooLarge, "request body larger than \(self.configuration.maximumBodyBytes) bytes", type: "invalid_request_error")
+        let limit = self.configuration.maximumBodyBytes
+        let timeout = self.configuration.bodyReadTimeout
+        let deadline = ContinuousClock.now + timeout
+        var buffer = ByteBuffer()
+        // A body that trickles in is cut off once it has taken `bodyReadTimeout` (checked as each part arrives); one
+        // that stops arriving is closed by the connection's idle timeout.
+        for try await part in request.body {
+            guard buffer.readableBytes + part.readableBytes <= limit else {
+                throw ProxyError(.contentTooLarge, "request body larger than \(limit) bytes", type: "invalid_request_error")
+            }
+            buffer.writeImmutableBuffer(part)
+            guard ContinuousClock.now <= deadline else {
+                throw ProxyError(.requestTimeout, "the request body took longer than \(timeout) to arrive", type: "invalid_request_error")
+            }
         }
         return Array(buffer.readableBytesView)
     }

@@ -9,7 +9,7 @@ struct CacheKitCommand: AsyncParsableCommand {
             Keys are SHA-256 over RFC 8785 canonical JSON of the request and its scope; answers are served from \
             memory, Redis or a semantic layer. Run `cachekit demo` to see it work with no servers and no API key.
             """,
-        subcommands: [KeyCommand.self, DemoCommand.self, EmbedCommand.self, CalibrateCommand.self, PrefixAuditCommand.self, ServeCommand.self, ReplayCommand.self, WarmCommand.self, StatsCommand.self, InvalidateCommand.self]
+        subcommands: [KeyCommand.self, DemoCommand.self, EmbedCommand.self, CalibrateCommand.self, PrefixAuditCommand.self, ServeCommand.self, KeysCommand.self, ReplayCommand.self, WarmCommand.self, StatsCommand.self, InvalidateCommand.self]
     )
 }
 

@@ -136,3 +136,79 @@ struct SafeTensorsTests {
         #expect { try file.tensor("position_ids", shape: [2]) } throws: { ($0 as? CacheError)?.message.contains("integers") == true }
     }
 }
+
+/// A model folder is input too: nothing in it may end the process or make the encoder read outside its weights.
+@Suite("Hostile model folders")
+struct HostileModelFolderTests {
+    /// A complete 1-layer BERT of hidden size 4 with zero weights, and the given vocab.txt.
+    static func tinyModel(vocabulary: String) throws -> String {
+        var shapes: [(String, [Int])] = [
+            ("embeddings.word_embeddings.weight", [5, 4]), ("embeddings.position_embeddings.weight", [8, 4]),
+            ("embeddings.token_type_embeddings.weight", [2, 4]), ("embeddings.LayerNorm.weight", [4]), ("embeddings.LayerNorm.bias", [4]),
+        ]
+        for name in ["query", "key", "value"] {
+            shapes.append(("encoder.layer.0.attention.self.\(name).weight", [4, 4]))
+            shapes.append(("encoder.layer.0.attention.self.\(name).bias", [4]))
+        }
+        let rest: [(String, [Int])] = [
+            ("encoder.layer.0.attention.output.dense.weight", [4, 4]), ("encoder.layer.0.attention.output.dense.bias", [4]),
+            ("encoder.layer.0.attention.output.LayerNorm.weight", [4]), ("encoder.layer.0.attention.output.LayerNorm.bias", [4]),
+            ("encoder.layer.0.intermediate.dense.weight", [8, 4]), ("encoder.layer.0.intermediate.dense.bias", [8]),
+            ("encoder.layer.0.output.dense.weight", [4, 8]), ("encoder.layer.0.output.dense.bias", [4]),
+            ("encoder.layer.0.output.LayerNorm.weight", [4]), ("encoder.layer.0.output.LayerNorm.bias", [4]),
+        ]
+        shapes += rest
+        var header: [String: JSONValue] = [:]
+        var offset = 0
+        for (name, shape) in shapes {
+            let bytes = shape.reduce(4, *)
+            header[name] = ["dtype": "F32", "shape": .array(shape.map { .number(Double($0)) }), "data_offsets": [.number(Double(offset)), .number(Double(offset + bytes))]]
+            offset += bytes
+        }
+        let headerBytes = JSONValue.object(header).canonicalBytes()
+        let file = withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Array($0) } + headerBytes + [UInt8](repeating: 0, count: offset)
+        let directory = try SafeTensorsTests().folder(safetensors: file)
+        FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
+        return directory
+    }
+
+    /// Token ids from vocab.txt were never checked against the embedding matrix's rows: a longer vocabulary read
+    /// past the matrix.
+    @Test func aVocabularyLongerThanTheEmbeddingMatrixIsRefused() throws {
+        let fits = try LocalEmbeddingProvider(directory: try Self.tinyModel(vocabulary: "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello"))
+        #expect(fits.embedNow(["hello"]).first?.count == 4)
+        do {
+            _ = try LocalEmbeddingProvider(directory: try Self.tinyModel(vocabulary: "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\nagain"))
+            Issue.record("a vocabulary with ids past the matrix was accepted")
+        } catch {
+            #expect("\(error)".contains("5 rows"), "\(error)")
+        }
+    }
+
+    /// A shape whose element count fits an Int but whose byte count does not trapped before the size comparison.
+    @Test(arguments: [
+        #"{"a":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}}"#,
+        #"{"a":{"dtype":"F64","shape":[1073741824,2147483648],"data_offsets":[0,0]}}"#,
+        #"{"a":{"dtype":"F16","shape":[2147483648,2147483648],"data_offsets":[0,0]}}"#,
+    ])
+    func aShapeWhoseByteCountOverflowsIsRefused(_ header: String) throws {
+        let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
+        #expect { try SafeTensors(data: Data(bytes)) } throws: { ($0 as? CacheError)?.message.contains("does not match") == true }
+    }
+
+    /// A dimension that is not an integer (2^62 does not survive as one, 1.5 is none) was dropped from the shape
+    /// instead of refusing the tensor.
+    @Test(arguments: [#"[4611686018427387904,0]"#, #"[1.5,4]"#, #"["4"]"#])
+    func aShapeWithANonIntegerDimensionIsRefused(_ shape: String) throws {
+        let header = #"{"a":{"dtype":"F32","shape":\#(shape),"data_offsets":[0,0]}}"#
+        let bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) } + Array(header.utf8)
+        #expect { try SafeTensors(data: Data(bytes)) } throws: { ($0 as? CacheError)?.message.contains("shape") == true }
+    }
+
+    /// A multi-megabyte message is tokenised from a bounded prefix (the model reads 256 tokens at most).
+    @Test func aHugeMessageIsTokenisedFromABoundedPrefix() throws {
+        let tokenizer = try WordPieceTokenizer(vocabulary: "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello", maximumLength: 8)
+        let huge = String(repeating: "hello ", count: 2_000_000)
+        #expect(tokenizer.encode(huge) == [2, 4, 4, 4, 4, 4, 4, 3])
+    }
+}

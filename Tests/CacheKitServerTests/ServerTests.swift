@@ -16,8 +16,10 @@ enum Upstream {
 }
 
 /// A proxy on a loopback port in front of the fake upstream, for the duration of `body`.
+/// Unless `proxyConfiguration` is given, callers without a key are served (anonymous) so the older suites need no
+/// keys; the authentication suites pass their own configuration.
 func withProxy(
-    adminToken: String? = "admin-secret", maximumBodyBytes: Int = 1 << 20,
+    adminToken: String? = "admin-secret", maximumBodyBytes: Int = 1 << 20, proxyConfiguration: ProxyConfiguration? = nil,
     _ body: @escaping @Sendable (URL) async throws -> Void, shutdown: (@Sendable (ServiceGroup) async -> Void)? = nil
 ) async throws {
     var configuration = CacheConfiguration()
@@ -28,7 +30,11 @@ func withProxy(
     logger.logLevel = .error
     let proxy = CacheProxy(
         cache: cache, upstream: OpenAIClient(configuration: OpenAIConfiguration(baseURL: Upstream.url!, apiKey: "sk-upstream")),
-        configuration: ProxyConfiguration(maximumBodyBytes: maximumBodyBytes, adminToken: adminToken), logger: logger)
+        configuration: try proxyConfiguration
+            ?? ProxyConfiguration(
+                authentication: try .passthrough(tenantSecret: Array("a test secret of 32 bytes, fixed".utf8), allowsAnonymous: true),
+                maximumBodyBytes: maximumBodyBytes, adminToken: adminToken),
+        logger: logger)
     let port = Int.random(in: 20_000...29_000)
     let group = ServiceGroup(services: [proxy.application(host: "127.0.0.1", port: port)], logger: logger)
     let running = Task { try await group.run() }

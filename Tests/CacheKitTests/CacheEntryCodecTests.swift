@@ -27,7 +27,7 @@ struct CacheEntryCodecTests {
         let big = CacheEntry(
             value: [UInt8](repeating: 7, count: 20_000), createdAt: .distantPast, expiresAt: .distantFuture,
             tags: (0..<200).map { "tag-\($0)-" + String(repeating: "é", count: $0) },
-            usage: TokenUsage(promptTokens: 1 << 40, completionTokens: 0, cachedPromptTokens: 127, reasoningTokens: 128)
+            usage: TokenUsage(promptTokens: 1 << 32, completionTokens: 0, cachedPromptTokens: 127, reasoningTokens: 128)
         )
         let minimal = CacheEntry(value: [], createdAt: .distantPast, expiresAt: .distantFuture)
         for entry in [self.entry, big, minimal] {
@@ -102,5 +102,41 @@ struct CacheEntryCodecTests {
         let long = self.entry.capped(by: .seconds(86_400), now: now)
         #expect(long.expiresAt == self.entry.expiresAt)
         #expect(long.staleUntil == self.entry.staleUntil)
+    }
+}
+
+/// Values read from a cache entry are checked before arithmetic: a CRC-valid entry written by a broken or hostile
+/// writer is corruption (a miss, deleted and counted), never a trap in the reader.
+@Suite("Hostile cache entries")
+struct HostileCacheEntryTests {
+    /// Times outside 1970...9999 decoded fine and then overflowed `now - createdAt` (the entry's age).
+    @Test(arguments: [Int64.min, -1, Int64.max, CacheTime.distantFuture.millisecondsSinceEpoch + 1])
+    func anEntryWhoseTimesDoNotFitIsCorrupt(_ created: Int64) throws {
+        let entry = CacheEntry(
+            value: Array("x".utf8), createdAt: CacheTime(millisecondsSinceEpoch: created),
+            expiresAt: CacheTime(millisecondsSinceEpoch: 1_700_000_000_000))
+        #expect { try CacheEntryCodec.decode(CacheEntryCodec.encode(entry)) } throws: {
+            ($0 as? CacheError)?.code == .corruptEntry
+        }
+    }
+
+    /// Time arithmetic saturates instead of trapping, whatever a clock or a third-party backend hands over.
+    @Test func timeDifferencesSaturate() {
+        let late = CacheTime(millisecondsSinceEpoch: .max), early = CacheTime(millisecondsSinceEpoch: .min)
+        #expect(late - early == .milliseconds(Int64.max))
+        #expect(early - late == .milliseconds(Int64.min))
+        #expect(CacheEntry(value: [], createdAt: early, expiresAt: late).age(at: late) > .zero)
+    }
+
+    /// Token counts: a varint up to Int.max decoded, and `totalTokens` of two such counts trapped. Counts are now
+    /// bounded in the codec and when read from a response, and the sum saturates.
+    @Test func tokenCountsAreBoundedAndSumsSaturate() throws {
+        let absurd = CacheEntry(
+            value: [], createdAt: .distantPast, expiresAt: .distantFuture,
+            usage: TokenUsage(promptTokens: .max, completionTokens: .max))
+        #expect { try CacheEntryCodec.decode(CacheEntryCodec.encode(absurd)) } throws: { ($0 as? CacheError)?.code == .corruptEntry }
+        #expect(TokenUsage(promptTokens: .max, completionTokens: 1).totalTokens == .max)
+        let usage = try #require(TokenUsage(json: ["prompt_tokens": 9e15, "completion_tokens": -4, "prompt_tokens_details": ["cached_tokens": 1e300]]))
+        #expect(usage.promptTokens == TokenUsage.maximumCount && usage.completionTokens == 0 && usage.cachedPromptTokens == 0)
     }
 }

@@ -4,10 +4,15 @@
 Answers deterministically, counts calls, and injects faults on request:
   POST /v1/chat/completions   JSON, or Server-Sent Events with "stream": true
   POST /v1/embeddings         deterministic unit vectors ("dimensions", default 8)
-  POST /_control              {"mode": "429"|"500"|"400"|"malformed"|"truncate"|"slow"|"hang"|"latency", "count": N,
-                               "retry_after": S, "latency_ms": M, "delay_ms": D (per streamed chunk), "seconds": H};
+  POST /_control              {"mode": "429"|"500"|"400"|"malformed"|"truncate"|"slow"|"hang"|"latency"
+                               |"error_then_done"|"error_then_done_split"|"no_finish"|"duplicate_index"|"huge"
+                               |"huge_headers", "count": N, "retry_after": S (any text, e.g. "inf"),
+                               "latency_ms": M, "delay_ms": D (per streamed chunk), "seconds": H, "bytes": B};
                               the next N chat/embedding calls get the fault
-  GET  /_stats                {"chat_calls", "embedding_calls", "authorized_calls", "aborted_streams"}
+  GET  /_stats                {"chat_calls", "embedding_calls", "authorized_calls", "aborted_streams", "keys": {sha256
+                               prefix of each API key seen: calls}}
+A key starting with "sk-bad" is refused with 401 and OpenAI's message, which quotes the key's first and last
+characters.
   POST /_reset                zeroes the counters and clears faults
 Usage: fake-openai.py PORT   (binds 127.0.0.1; prints READY when listening)
 """
@@ -15,7 +20,7 @@ import hashlib, json, math, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"chat_calls": 0, "embedding_calls": 0, "authorized_calls": 0, "aborted_streams": 0, "faults": []}
+STATE = {"chat_calls": 0, "embedding_calls": 0, "authorized_calls": 0, "aborted_streams": 0, "keys": {}, "faults": []}
 
 
 def take_fault():
@@ -80,15 +85,24 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"ok": True})
         if self.path == "/_reset":
             with LOCK:
-                STATE.update(chat_calls=0, embedding_calls=0, authorized_calls=0, aborted_streams=0, faults=[])
+                STATE.update(chat_calls=0, embedding_calls=0, authorized_calls=0, aborted_streams=0, keys={}, faults=[])
             return self.send_json(200, {"ok": True})
         kind = "chat" if self.path.startswith("/v1/chat/completions") else "embedding" if self.path.startswith("/v1/embeddings") else None
         if kind is None:
             return self.send_json(404, {"error": {"message": "unknown route", "type": "invalid_request_error"}})
+        authorization = self.headers.get("Authorization", "")
+        key = authorization[7:] if authorization.startswith("Bearer ") else self.headers.get("api-key", "")
         with LOCK:
             STATE[kind + "_calls"] += 1
-            if self.headers.get("Authorization", "").startswith("Bearer "):
+            if authorization.startswith("Bearer "):
                 STATE["authorized_calls"] += 1
+            if key:
+                seen = hashlib.sha256(key.encode()).hexdigest()[:16]
+                STATE["keys"][seen] = STATE["keys"].get(seen, 0) + 1
+        if key.startswith("sk-bad"):
+            masked = key[:3] + "*" * max(len(key) - 7, 0) + key[-4:]
+            return self.send_json(401, {"error": {"message": "Incorrect API key provided: %s. You can find your API key at https://platform.openai.com/account/api-keys." % masked,
+                                                  "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}})
         fault = take_fault()
         mode = fault.get("mode") if fault else None
         if mode == "latency":
@@ -99,6 +113,30 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "429":
             return self.send_json(429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error", "code": "rate_limit_exceeded"}},
                                   {"Retry-After": str(fault.get("retry_after", 1))})
+        if mode == "huge_headers":
+            self.send_response(200)
+            for i in range(5000):
+                self.send_header("x-filler-%d" % i, "y" * 40)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
+        if mode == "huge":
+            size = int(fault.get("bytes", 40 << 20))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(size + 20))
+            self.end_headers()
+            try:
+                self.wfile.write(b'{"id": "x", "pad": "')
+                block = b"x" * 65536
+                for _ in range(size // 65536):
+                    self.wfile.write(block)
+                self.wfile.write(b"x" * (size % 65536))
+            except (BrokenPipeError, ConnectionResetError):
+                with LOCK:
+                    STATE["aborted_streams"] += 1
+            return
         if mode == "500":
             return self.send_json(500, {"error": {"message": "The server had an error", "type": "server_error"}})
         if mode == "400":
@@ -116,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         if kind == "embedding":
+            self._mode = mode
             return self.embeddings(request)
         return self.chat(request, mode, fault or {})
 
@@ -130,6 +169,8 @@ class Handler(BaseHTTPRequestHandler):
             vector = [((digest[i % 32] + i) % 17) - 8.0 for i in range(dimension)]
             norm = math.sqrt(sum(x * x for x in vector)) or 1.0
             data.append({"object": "embedding", "index": index, "embedding": [x / norm for x in vector]})
+        if self._mode == "duplicate_index" and data:
+            data = [dict(item, index=0) for item in data]
         self.send_json(200, {"object": "list", "data": data, "model": request.get("model", "fake-embed"),
                              "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": sum(len(t.split()) for t in inputs)}})
 
@@ -183,6 +224,17 @@ class Handler(BaseHTTPRequestHandler):
                 for n, piece in enumerate(pieces):
                     if mode == "slow":
                         time.sleep(fault.get("delay_ms", 50) / 1000)
+                    if mode in ("error_then_done", "error_then_done_split") and n == len(pieces) // 2:
+                        # OpenAI reports a failure mid-stream as a data event holding an error object; here it is
+                        # followed by [DONE] in the same write, or in the next one.
+                        error = b'data: {"error": {"message": "The server had an error while processing your request", "type": "server_error"}}\n\n'
+                        if mode == "error_then_done":
+                            send(error + b"data: [DONE]\n\n")
+                        else:
+                            send(error)
+                            send(b"data: [DONE]\n\n")
+                        send(b"")
+                        return
                     if mode == "truncate" and n == len(pieces) // 2:
                         self.wfile.flush()
                         self.close_connection = True
@@ -193,7 +245,8 @@ class Handler(BaseHTTPRequestHandler):
                     payload = json.dumps(dict(base, object="chat.completion.chunk", choices=[{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
                     cut = payload.index('"choices"')
                     send(b"data: " + payload[:cut].encode() + b"\ndata: " + payload[cut:].encode() + b"\n\n")
-            event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+            if mode != "no_finish":
+                event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             if (request.get("stream_options") or {}).get("include_usage"):
                 event({"choices": [], "usage": usage})
             send(b"data: [DONE]\n\n")

@@ -31,8 +31,12 @@ public struct CacheTime: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// The time from `rhs` to `lhs`.
+    /// The time from `rhs` to `lhs`; saturates instead of trapping when the difference does not fit (times read
+    /// from a cache entry are checked, but a clock or a third-party backend may still hand over extreme values).
     public static func - (lhs: CacheTime, rhs: CacheTime) -> Duration {
-        .milliseconds(lhs.millisecondsSinceEpoch - rhs.millisecondsSinceEpoch)
+        let (difference, overflow) = lhs.millisecondsSinceEpoch.subtractingReportingOverflow(rhs.millisecondsSinceEpoch)
+        if overflow { return .milliseconds(rhs.millisecondsSinceEpoch < 0 ? Int64.max : Int64.min) }
+        return .milliseconds(difference)
     }
 
     public var description: String { "\(self.millisecondsSinceEpoch)ms" }

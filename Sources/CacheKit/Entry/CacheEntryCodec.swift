@@ -134,7 +134,7 @@ public enum CacheEntryCodec {
             // fuzzing: it decoded to a negative count that did not survive a round trip).
             func count() throws(CacheError) -> Int {
                 let value = try reader.varint()
-                guard value <= UInt64(Int.max) else { throw corrupt("token count out of range") }
+                guard value <= UInt64(TokenUsage.maximumCount) else { throw corrupt("token count out of range") }
                 return Int(value)
             }
             let prompt = try count(), completion = try count(), cached = try count(), reasoning = try count()
@@ -144,6 +144,12 @@ public enum CacheEntryCodec {
         if let cost, !cost.isFinite || cost < 0 { throw corrupt("cost is not a finite non-negative number") }
         guard reader.offset == body.count else { throw corrupt("trailing bytes") }
         guard staleUntil >= expiresAt else { throw corrupt("stale-until before expiry") }
+        // Times are milliseconds since 1970 up to year 9999; anything else (a CRC-valid entry written by a broken
+        // or hostile writer) would overflow age and TTL arithmetic.
+        let validTimes = 0...CacheTime.distantFuture.millisecondsSinceEpoch
+        guard validTimes.contains(createdAt), validTimes.contains(expiresAt), validTimes.contains(staleUntil) else {
+            throw corrupt("a time is outside 1970...9999")
+        }
         return CacheEntry(
             value: value,
             createdAt: CacheTime(millisecondsSinceEpoch: createdAt),

@@ -5,7 +5,17 @@
 /// the known fields' types and refuses a body that the upstream would refuse for its shape.
 public struct ChatRequest: Sendable, Hashable {
     /// Every member of the request body.
-    public var body: [String: JSONValue]
+    public var body: [String: JSONValue] {
+        didSet { self.received = nil }
+    }
+
+    /// The bytes this request was parsed from, while `body` is unchanged: what is forwarded upstream, so values the
+    /// caller wrote are sent as written (an integer above 2^53, such as a `seed`, is not rounded by the trip through
+    /// `Double`). The key is always computed from `body`'s canonical form.
+    private var received: [UInt8]?
+
+    public static func == (lhs: ChatRequest, rhs: ChatRequest) -> Bool { lhs.body == rhs.body }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.body) }
 
     /// Creates a request from its members, checking the known fields.
     ///
@@ -45,6 +55,39 @@ public struct ChatRequest: Sendable, Hashable {
             throw CacheError(.invalidRequest, "request body must be a JSON object, not \(value.typeName)")
         }
         try self.init(body: members)
+        self.received = Array(bytes)
+    }
+
+    /// The body to send upstream, with `stream` set as asked (and `stream_options.include_usage` added to a streamed
+    /// request that has no `stream_options`). A request parsed from bytes keeps every other member's bytes exactly
+    /// as received; one built or changed in code is sent in canonical form.
+    public func forwardedBytes(settingStream stream: Bool) -> [UInt8] {
+        var replaced: [String: JSONValue] = [:]
+        if stream {
+            replaced["stream"] = .bool(true)
+            if self.body["stream_options"] == nil { replaced["stream_options"] = ["include_usage": true] }
+        }
+        let removed: Set<String> = stream ? ["stream"] : ["stream", "stream_options"]
+        guard let received = self.received, let spans = JSONParser.memberSpans(of: received) else {
+            var body = self.body
+            for name in removed { body[name] = nil }
+            for (name, value) in replaced { body[name] = value }
+            return JSONValue.object(body).canonicalBytes()
+        }
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(received.count + 64)
+        for (name, span) in spans where !removed.contains(name) && replaced[name] == nil {
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            out += received[span]
+        }
+        for (name, value) in replaced.sorted(by: { $0.key < $1.key }) {
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            out += JSONValue.string(name).canonicalBytes()
+            out.append(UInt8(ascii: ":"))
+            out += value.canonicalBytes()
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// The canonical JSON bytes of the body (RFC 8785; valid JSON for any upstream).

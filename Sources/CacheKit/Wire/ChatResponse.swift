@@ -17,16 +17,27 @@ public struct TokenUsage: Sendable, Hashable {
     }
 
     /// Reads an OpenAI `usage` object.
+    ///
+    /// Counts come from the upstream: a negative or absurd one is clamped to `0...maximumCount`, so sums and prices
+    /// computed from them can never overflow.
     public init?(json: JSONValue?) {
         guard let json, json.objectValue != nil else { return nil }
-        self.promptTokens = json["prompt_tokens"]?.intValue ?? 0
-        self.completionTokens = json["completion_tokens"]?.intValue ?? 0
-        self.cachedPromptTokens = json["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0
-        self.reasoningTokens = json["completion_tokens_details"]?["reasoning_tokens"]?.intValue ?? 0
+        func count(_ value: JSONValue?) -> Int { min(max(value?.intValue ?? 0, 0), Self.maximumCount) }
+        self.promptTokens = count(json["prompt_tokens"])
+        self.completionTokens = count(json["completion_tokens"])
+        self.cachedPromptTokens = count(json["prompt_tokens_details"]?["cached_tokens"])
+        self.reasoningTokens = count(json["completion_tokens_details"]?["reasoning_tokens"])
     }
 
-    /// Input plus output tokens.
-    public var totalTokens: Int { self.promptTokens + self.completionTokens }
+    /// The largest token count read from a response or a cache entry: 2^32, far above any real request, and small
+    /// enough that billions of them still add up without overflow.
+    public static let maximumCount = 1 << 32
+
+    /// Input plus output tokens (saturating).
+    public var totalTokens: Int {
+        let (sum, overflow) = self.promptTokens.addingReportingOverflow(self.completionTokens)
+        return overflow ? .max : sum
+    }
 }
 
 /// An OpenAI chat-completions response body, held as JSON members with typed views of the known fields.
@@ -99,12 +110,14 @@ public struct ChatResponse: Sendable, Hashable {
     /// `usage`.
     public var usage: TokenUsage? { TokenUsage(json: self.body["usage"]) }
 
-    /// Why this response must not be cached, or `nil` if it may be: an `error` member, no choices, a refusal or a
-    /// content-filter stop. Errors and refusals are never cached.
+    /// Why this response must not be cached, or `nil` if it may be: an `error` member, no choices, a choice without
+    /// a finish reason (truncated), a refusal or a content-filter stop. Errors and refusals are never cached.
     public var uncacheableReason: String? {
         if self.body["error"] != nil { return "error" }
         guard let choices = self.body["choices"]?.arrayValue, !choices.isEmpty else { return "no choices" }
         for choice in choices {
+            // An answer without a finish reason was cut off (a stream that ended early): passed on, never cached.
+            guard choice["finish_reason"]?.stringValue != nil else { return "no finish reason" }
             if choice["finish_reason"]?.stringValue == "content_filter" { return "content filter" }
             if let refusal = choice["message"]?["refusal"], !refusal.isNull { return "refusal" }
         }
