@@ -17,8 +17,14 @@ public final class CacheInvalidator: Sendable {
         /// Entries removed here (every layer of this instance, shared layers included); other instances' local
         /// copies are removed when they receive the bus event.
         public var removed: Int
+        /// Where the invalidation is not applied yet (retried in the background; reads are fenced until then).
+        public var pending: [String] = []
+        /// Whether every layer and the bus applied it.
+        public var isComplete: Bool { self.pending.isEmpty }
 
-        public var description: String { "\(self.reason): \(self.target) (\(self.removed) removed)" }
+        public var description: String {
+            "\(self.reason): \(self.target) (\(self.removed) removed\(self.pending.isEmpty ? "" : "; pending in " + self.pending.joined(separator: ", ")))"
+        }
     }
 
     /// Totals since the invalidator was created, by reason.
@@ -76,12 +82,13 @@ public final class CacheInvalidator: Sendable {
     }
 
     private func invalidate(_ target: InvalidationTarget, reason: String, event: CacheEvent?) async throws -> Record {
-        let removed = try await self.cache.invalidate(target)
-        self.record(reason: reason, kind: target.kind, removed: removed)
-        var metadata: Logger.Metadata = ["reason": "\(reason)", "kind": "\(target.kind)", "target": "\(target)", "removed": "\(removed)"]
+        let report = try await self.cache.invalidate(target)
+        self.record(reason: reason, kind: target.kind, removed: report.removed)
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "kind": "\(target.kind)", "target": "\(target)", "removed": "\(report.removed)"]
         if let event { metadata["event"] = "\(event)" }
+        if !report.isComplete { metadata["pending"] = "\(report.pendingNames.joined(separator: ","))" }
         self.logger.notice("cache invalidation", metadata: metadata)
-        return Record(reason: reason, target: target, removed: removed)
+        return Record(reason: reason, target: target, removed: report.removed, pending: report.pendingNames)
     }
 
     private func record(reason: String, kind: String, removed: Int) {

@@ -253,20 +253,26 @@ public final class CacheProxy: Sendable {
         let tenant = body["tenant"]?.stringValue ?? "anonymous"
         let scope = CacheScope(tenant: tenant, namespace: body["namespace"]?.stringValue ?? "default")
         let reason = "admin" + (body["reason"]?.stringValue.map { ": " + $0 } ?? "")
-        var removed = 0
+        let records: [CacheInvalidator.Record]
         if let tag = body["tag"]?.stringValue {
-            removed = try await self.invalidator.invalidate(.tag(tag), reason: reason).removed
+            records = [try await self.invalidator.invalidate(.tag(tag), reason: reason)]
         } else if let event = body["event"]?.stringValue {
             let attributes = body["attributes"]?.objectValue?.compactMapValues(\.stringValue) ?? [:]
-            removed = try await self.invalidator.handle(CacheEvent(event, attributes), in: scope).reduce(0) { $0 + $1.removed }
+            records = try await self.invalidator.handle(CacheEvent(event, attributes), in: scope)
         } else if let pattern = body["pattern"]?.stringValue {
-            removed = try await self.invalidator.invalidate(.pattern(QueryPattern(pattern), in: scope), reason: reason).removed
+            records = [try await self.invalidator.invalidate(.pattern(QueryPattern(pattern), in: scope), reason: reason)]
         } else if body["namespace"] != nil {
-            removed = try await self.invalidator.invalidate(.scope(scope), reason: reason).removed
+            records = [try await self.invalidator.invalidate(.scope(scope), reason: reason)]
         } else {
             throw ProxyError(.badRequest, "give one of \"tag\", \"event\", \"pattern\" or \"namespace\"", type: "invalid_request_error")
         }
-        return Self.json(.ok, ["removed": .number(Double(removed))])
+        // 200 only when every layer and the bus applied it; 202 when some did not yet: the rest is retried in the
+        // background and stale entries are withheld meanwhile, so the caller knows it is not finished.
+        let pending = Set(records.flatMap(\.pending)).sorted()
+        let removed = records.reduce(0) { $0 + $1.removed }
+        return Self.json(
+            pending.isEmpty ? .ok : .accepted,
+            ["removed": .number(Double(removed)), "complete": .bool(pending.isEmpty), "pending": .array(pending.map(JSONValue.string))])
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

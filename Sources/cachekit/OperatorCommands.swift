@@ -189,19 +189,31 @@ struct InvalidateCommand: AsyncParsableCommand {
         }
         let configuration = try self.layers.configuration(logLevel: .error)
         try await LayerOptions.preflight(configuration)
-        let invalidator = CacheInvalidator(cache: MultiLayerCache(configuration: configuration), rules: InvalidationRules(eventRules: eventRules))
-        let removed: Int
+        let cache = MultiLayerCache(configuration: configuration)
+        let invalidator = CacheInvalidator(cache: cache, rules: InvalidationRules(eventRules: eventRules))
+        let records: [CacheInvalidator.Record]
         if let tag = self.tag {
-            removed = try await invalidator.invalidate(.tag(tag), reason: "cli").removed
+            records = [try await invalidator.invalidate(.tag(tag), reason: "cli")]
         } else if let pattern = self.pattern {
-            removed = try await invalidator.invalidate(.pattern(QueryPattern(pattern), in: scope), reason: "cli").removed
+            records = [try await invalidator.invalidate(.pattern(QueryPattern(pattern), in: scope), reason: "cli")]
         } else if let event = self.event {
             guard !eventRules.isEmpty else { throw CLIError("--event needs --rules FILE with the event rules") }
             do {
-                removed = try await invalidator.handle(CacheEvent(event, attributes), in: scope).reduce(0) { $0 + $1.removed }
+                records = try await invalidator.handle(CacheEvent(event, attributes), in: scope)
             } catch let error as CacheError where error.code == .invalidRequest { throw CLIError(error.message) }
         } else {
-            removed = try await invalidator.invalidate(.scope(scope), reason: "cli").removed
+            records = [try await invalidator.invalidate(.scope(scope), reason: "cli")]
+        }
+        let removed = records.reduce(0) { $0 + $1.removed }
+        // A one-shot process has no background outbox: retry what failed for up to 10 s, then say it plainly.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while cache.pendingInvalidations > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            await cache.retryPendingInvalidations()
+        }
+        guard cache.pendingInvalidations == 0 else {
+            let pending = Set(records.flatMap(\.pending)).sorted().joined(separator: ", ")
+            throw CLIError("removed \(removed) entries, but the invalidation did not reach \(pending) within 10 s: stale entries may remain there")
         }
         print("removed \(removed) entries")
     }

@@ -71,6 +71,49 @@ struct RedisFaultTests {
         #expect(cache.statistics().layers[0].corruptEntries == 0)
     }
 
+    /// Redis stopped during an invalidation: the admin call reported success and, once Redis was back, its stale
+    /// entries were served again. Now the report names Redis as pending, no read after the invalidation returned
+    /// gets a stale answer (before or after Redis returns), and the outbox applies it once Redis is back.
+    @Test func anInvalidationWhileRedisIsStoppedNeverLetsAStaleAnswerBackIn() async throws {
+        let server = try OwnedRedisServer(port: 6397)
+        var configuration = try RedisTestServer.configuration()
+        configuration.endpoint = .tcp(host: "127.0.0.1", port: 6397)
+        configuration.commandTimeout = .milliseconds(300)
+        configuration.connectTimeout = .milliseconds(300)
+        let redis = RedisCacheBackend(configuration: configuration)
+        var cacheConfiguration = CacheConfiguration()
+        cacheConfiguration.layers = [.memory(), CacheLayer(backend: redis, options: .init(timeout: .milliseconds(250), isShared: true))]
+        cacheConfiguration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let version = LockedState(1)
+        let upstream = ClosureCompletionProvider { request in
+            ChatResponse(id: "r", model: "m", created: 0, content: "v\(version.withLock { $0 }): \(request.lastUserText ?? "")")
+        }
+        func ask(_ i: Int, tags: [String] = []) async throws -> CachedCompletion {
+            try await cache.completion(for: ChatRequest(model: "m", messages: [.user("item \(i)")], temperature: 0), control: CacheControl(tags: tags), upstream: upstream)
+        }
+        for i in 0..<10 { _ = try await ask(i, tags: ["catalog"]) }
+        version.withLock { $0 = 2 }
+
+        server.freeze()
+        let report = try await cache.invalidate(.tag("catalog"))
+        #expect(!report.isComplete && report.pendingNames == [redis.name], "\(report)")
+        var stale = 0
+        for i in 0..<5 where try await ask(i).response.text != "v2: item \(i)" { stale += 1 }  // Redis still stopped
+        server.thaw()
+        let back = await timeUntilWorking(redis)
+        for i in 0..<10 where try await ask(i).response.text != "v2: item \(i)" { stale += 1 }  // Redis back, not yet retried
+        #expect(stale == 0, "\(stale) stale answers after the invalidation returned")
+        let started = ContinuousClock.now
+        while cache.pendingInvalidations > 0, ContinuousClock.now - started < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(50))
+            await cache.retryPendingInvalidations()
+        }
+        print("invalidation with Redis stopped: reported pending in \(report.pendingNames), Redis back after \(back), applied \(ContinuousClock.now - started) later; \(stale) stale answers")
+        #expect(cache.pendingInvalidations == 0, "the outbox never applied the invalidation")
+        #expect(try await redis.removeAll(taggedWith: "catalog") == 0, "the stale entries are gone from Redis")
+    }
+
     @Test func frozenForTwoSeconds() async throws {
         let server = try OwnedRedisServer(port: 6392)
         let (cache, backend) = try self.makeCache(port: 6392)

@@ -40,6 +40,8 @@ public final class MultiLayerCache: Service, Sendable {
     /// before it, then clears the faster layers again, so a copy read before the removal cannot be written back
     /// after it (see `removeEverywhere`).
     let backfillWindows = LockedState(BackfillWindows())
+    /// Invalidations a layer or the bus has not applied yet: retried by `run()`, and fencing reads until applied.
+    let outbox = InvalidationOutbox()
 
     struct BackfillWindows {
         var epoch: UInt64 = 0
@@ -178,6 +180,12 @@ public final class MultiLayerCache: Service, Sendable {
                 if recording { self.recorder.layerMiss(index, latency: latency) }
                 continue
             }
+            // An invalidation this layer has not applied yet names the entry: not served, not backfilled.
+            if self.outbox.blocks(entry, key: key, in: .layer(index)) {
+                self.logger.debug("entry withheld: a pending invalidation names it", metadata: ["layer": "\(layer.name)"])
+                if recording { self.recorder.layerMiss(index, latency: latency) }
+                continue
+            }
             if recording { self.recorder.layerHit(index, latency: latency, age: entry.age(at: now)) }
             if index > 0 { try? await self.writeExact(entry, for: key, upTo: index, now: now) }
             return (index, entry)
@@ -238,6 +246,7 @@ public final class MultiLayerCache: Service, Sendable {
         let numbers = layer.numbersMustMatch ? SemanticRerank.numbers(context.text) : []
         let usable = matches.filter { match in
             guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
+            guard !self.outbox.blocks(match.entry, key: match.key, in: .semantic) else { return false }
             guard layer.numbersMustMatch, let stored = match.entry.queryText else { return true }
             return SemanticRerank.numbers(stored) == numbers
         }
@@ -503,55 +512,117 @@ public final class MultiLayerCache: Service, Sendable {
     // MARK: - Invalidation
 
     /// Removes what `target` names from every layer, slowest first, then announces it on the invalidation bus.
-    /// Returns how many entries and records were removed in this instance's layers.
     ///
-    /// - Throws: a layer's error under `.propagate`; under `.treatAsMiss` a failing layer is logged and counted.
+    /// The report says how many entries and records were removed in this instance's layers and where the
+    /// invalidation could not be applied (a layer that failed or timed out, the bus). Those destinations are not
+    /// forgotten: the cache's outbox retries them in `run()` (`retryPendingInvalidations()`) until they apply, and
+    /// until then an entry that the target names and that was written before the invalidation is not served from a
+    /// destination that lacks it. So once this returns, no stale answer is served, whatever failed.
+    ///
+    /// - Throws: a layer's error under `.propagate` (the failure is still queued for retry).
     @discardableResult
-    public func invalidate(_ target: InvalidationTarget) async throws -> Int {
-        let removed = try await self.traced("cachekit.invalidate") { span in
-            let removed = try await self.removeEverywhere(target)
+    public func invalidate(_ target: InvalidationTarget) async throws -> InvalidationReport {
+        let report = try await self.traced("cachekit.invalidate") { span in
+            var (removed, failed) = try await self.removeEverywhere(target)
+            if let bus = self.configuration.invalidationBus {
+                do {
+                    try await bus.publish(InvalidationEvent(origin: self.configuration.instanceID, target: target))
+                } catch {
+                    self.logger.warning("invalidation not published; retrying in the background", metadata: ["error": "\(error)"])
+                    failed.insert(.bus)
+                }
+            }
+            self.outbox.add(target, at: self.configuration.clock.now(), missingIn: failed)
             span?.attributes["cachekit.target"] = target.kind
             span?.attributes["cachekit.removed"] = removed
-            return removed
+            if !failed.isEmpty { span?.attributes["cachekit.pending"] = failed.map(\.description).sorted().joined(separator: ",") }
+            return InvalidationReport(removed: removed, pending: failed.sorted { $0.description < $1.description }, pendingNames: self.names(failed))
         }
-        self.logger.info("invalidated", metadata: ["target": "\(target)", "removed": "\(removed)"])
-        if let bus = self.configuration.invalidationBus {
-            do {
-                try await bus.publish(InvalidationEvent(origin: self.configuration.instanceID, target: target))
-            } catch {
-                self.logger.warning("invalidation not published", metadata: ["error": "\(error)"])
-                if self.configuration.failurePolicy == .propagate { throw error }
-            }
+        self.logger.info("invalidated", metadata: ["target": "\(target)", "report": "\(report)"])
+        if !report.isComplete, self.configuration.failurePolicy == .propagate {
+            throw CacheError(.connectionFailed, "invalidation pending in \(report.pendingNames.joined(separator: ", "))")
         }
-        return removed
+        return report
     }
 
-    func removeEverywhere(_ target: InvalidationTarget, localOnly: Bool = false) async throws -> Int {
+    /// How many invalidations some layer or the bus has not applied yet.
+    public var pendingInvalidations: Int { self.outbox.count }
+
+    /// Retries the pending invalidations that are due; returns how many are still pending. `run()` calls this on its
+    /// own; tools and tests may call it to drain the outbox sooner.
+    @discardableResult
+    public func retryPendingInvalidations() async -> Int {
+        for pending in self.outbox.due() {
+            var succeeded: Set<InvalidationDestination> = []
+            for destination in pending.destinations {
+                do {
+                    switch destination.base {
+                    case .layer(let index):
+                        guard self.configuration.layers.indices.contains(index) else { succeeded.insert(destination); continue }
+                        let layer = self.configuration.layers[index]
+                        _ = try await withDeadline(layer.options.timeout, backend: layer.name) { try await Self.remove(pending.target, from: layer.backend) }
+                    case .semantic:
+                        guard let semantic = self.configuration.semantic else { succeeded.insert(destination); continue }
+                        _ = try await withDeadline(semantic.timeout, backend: semantic.index.name) { try await Self.remove(pending.target, from: semantic.index) }
+                    case .bus:
+                        guard let bus = self.configuration.invalidationBus else { succeeded.insert(destination); continue }
+                        try await bus.publish(InvalidationEvent(origin: self.configuration.instanceID, target: pending.target))
+                    }
+                    succeeded.insert(destination)
+                } catch {
+                    self.logger.debug("pending invalidation still failing", metadata: ["destination": "\(destination)", "error": "\(error)"])
+                }
+            }
+            self.outbox.retried(pending.id, succeeded: succeeded)
+            if succeeded == pending.destinations {
+                self.logger.info("pending invalidation applied", metadata: ["target": "\(pending.target)", "attempts": "\(pending.attempts + 1)"])
+            }
+        }
+        return self.outbox.count
+    }
+
+    func names(_ destinations: Set<InvalidationDestination>) -> [String] {
+        destinations.map { destination in
+            switch destination.base {
+            case .layer(let index): self.configuration.layers.indices.contains(index) ? self.configuration.layers[index].name : "layer \(index)"
+            case .semantic: self.configuration.semantic?.index.name ?? "semantic"
+            case .bus: "bus"
+            }
+        }.sorted()
+    }
+
+    /// Removes `target` from the semantic index and the exact layers (slowest first), then, after reads that began
+    /// before, from the layers a backfill can reach again. Returns what was removed and the destinations that failed.
+    func removeEverywhere(_ target: InvalidationTarget, localOnly: Bool = false) async throws -> (removed: Int, failed: Set<InvalidationDestination>) {
         var removed = 0
+        var failed: Set<InvalidationDestination> = []
         if !localOnly, let semantic = self.configuration.semantic {
             do {
                 removed += try await withDeadline(semantic.timeout, backend: semantic.index.name) {
                     try await Self.remove(target, from: semantic.index)
                 }
             } catch {
+                failed.insert(.semantic)
                 try self.semanticFailed(error, operation: "remove")
             }
         }
         let layers = self.configuration.layers
-        removed += try await self.remove(target, fromLayers: layers.indices, localOnly: localOnly)
+        removed += try await self.remove(target, fromLayers: layers.indices, localOnly: localOnly, failed: &failed)
         // A read that found the entry in a slower layer before it was removed may still write it back into a
         // faster one. Wait for the reads that began before now, then clear the layers a backfill can reach again:
         // after this returns, no read can see what was removed.
         if layers.count > 1 || self.configuration.semantic != nil {
             await self.waitForEarlierBackfills()
             let reachable = self.configuration.semantic != nil ? layers.count : layers.count - 1
-            removed += try await self.remove(target, fromLayers: 0..<reachable, localOnly: localOnly)
+            removed += try await self.remove(target, fromLayers: 0..<reachable, localOnly: localOnly, failed: &failed)
         }
-        return removed
+        return (removed, failed)
     }
 
-    /// Removes `target` from the exact layers in `indices`, slowest first.
-    private func remove(_ target: InvalidationTarget, fromLayers indices: Range<Int>, localOnly: Bool) async throws -> Int {
+    /// Removes `target` from the exact layers in `indices`, slowest first; adds the layers that failed to `failed`.
+    private func remove(
+        _ target: InvalidationTarget, fromLayers indices: Range<Int>, localOnly: Bool, failed: inout Set<InvalidationDestination>
+    ) async throws -> Int {
         var removed = 0
         for index in indices.reversed() {
             let layer = self.configuration.layers[index]
@@ -561,6 +632,7 @@ public final class MultiLayerCache: Service, Sendable {
                     try await Self.remove(target, from: layer.backend)
                 }
             } catch {
+                failed.insert(.layer(index))
                 try self.layerFailed(index, error, operation: "remove")
             }
         }
@@ -658,6 +730,13 @@ public final class MultiLayerCache: Service, Sendable {
                     }
                 }
             }
+            // The outbox: invalidations a layer or the bus missed are retried until they apply.
+            group.addTask {
+                while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                    do { try await Task.sleep(for: self.outbox.initialBackoff) } catch { return }
+                    if self.outbox.count > 0 { await self.retryPendingInvalidations() }
+                }
+            }
             group.addTask {
                 try? await gracefulShutdown()
             }
@@ -668,7 +747,8 @@ public final class MultiLayerCache: Service, Sendable {
     func apply(_ event: InvalidationEvent) async {
         guard event.origin != self.configuration.instanceID else { return }
         do {
-            _ = try await self.removeEverywhere(event.target, localOnly: true)
+            let (_, failed) = try await self.removeEverywhere(event.target, localOnly: true)
+            self.outbox.add(event.target, at: self.configuration.clock.now(), missingIn: failed)
         } catch {
             self.logger.warning("remote invalidation failed", metadata: ["error": "\(error)"])
         }

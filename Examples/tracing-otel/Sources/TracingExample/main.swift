@@ -48,7 +48,7 @@ struct Workload: Service {
         try await ask("How do I reset my password?")
         try await ask("How do I reset my password?")
         try await ask("how do i reset my password please")
-        let removed = try await withSpan("invalidate scope") { _ in try await cache.invalidate(.scope(.default)) }
+        let removed = try await withSpan("invalidate scope") { _ in try await cache.invalidate(.scope(.default)).removed }
         print("invalidated \(removed) entries")
     }
 }

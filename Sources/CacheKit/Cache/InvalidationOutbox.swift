@@ -1,0 +1,138 @@
+/// Where an invalidation must be applied: an exact layer (by index), the semantic index, or the invalidation bus.
+public struct InvalidationDestination: Sendable, Hashable, CustomStringConvertible {
+    enum Base: Sendable, Hashable {
+        case layer(Int)
+        case semantic
+        case bus
+    }
+
+    let base: Base
+
+    /// The exact layer at `index` of `CacheConfiguration.layers`.
+    public static func layer(_ index: Int) -> InvalidationDestination { InvalidationDestination(base: .layer(index)) }
+    /// The semantic index.
+    public static let semantic = InvalidationDestination(base: .semantic)
+    /// The invalidation bus (other instances).
+    public static let bus = InvalidationDestination(base: .bus)
+
+    public var description: String {
+        switch self.base {
+        case .layer(let index): "layer \(index)"
+        case .semantic: "semantic"
+        case .bus: "bus"
+        }
+    }
+}
+
+/// What an invalidation did: how many entries it removed here, and where it could not be applied yet.
+///
+/// An invalidation that a layer or the bus refused is not forgotten: it stays in the cache's outbox and is retried
+/// in the background (`MultiLayerCache.run()`) until it applies, and until then the entries it names that were
+/// written before it are not served from the layer that missed it.
+public struct InvalidationReport: Sendable, CustomStringConvertible {
+    /// Entries and records removed in this instance's layers.
+    public var removed: Int
+    /// Destinations that failed; each is retried until it succeeds (see `MultiLayerCache.pendingInvalidations`).
+    public var pending: [InvalidationDestination]
+    /// Names of the pending destinations, for reports (`redis`, `semantic`, `bus`).
+    public var pendingNames: [String]
+
+    /// Whether every layer and the bus applied the invalidation.
+    public var isComplete: Bool { self.pending.isEmpty }
+
+    public init(removed: Int, pending: [InvalidationDestination] = [], pendingNames: [String] = []) {
+        self.removed = removed
+        self.pending = pending
+        self.pendingNames = pendingNames
+    }
+
+    public var description: String {
+        self.isComplete ? "\(self.removed) removed" : "\(self.removed) removed; pending in \(self.pendingNames.joined(separator: ", "))"
+    }
+}
+
+/// Invalidations not yet applied everywhere, with the fence they put on reads.
+///
+/// Each pending invalidation remembers its target, when it was made, and the destinations that still lack it. A
+/// read from a destination that lacks it must not serve an entry the target names that was created at or before that
+/// time (`blocks`). Retries back off exponentially from `initialBackoff` to `maximumBackoff`.
+final class InvalidationOutbox: Sendable {
+    struct Pending: Sendable {
+        var id: UInt64
+        var target: InvalidationTarget
+        var at: CacheTime
+        var destinations: Set<InvalidationDestination>
+        var attempts: Int
+        var nextAttempt: ContinuousClock.Instant
+    }
+
+    struct State {
+        var nextID: UInt64 = 0
+        var pending: [UInt64: Pending] = [:]
+    }
+
+    private let state = LockedState(State())
+    let initialBackoff: Duration
+    let maximumBackoff: Duration
+
+    init(initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(1)) {
+        self.initialBackoff = initialBackoff
+        self.maximumBackoff = maximumBackoff
+    }
+
+    /// Records `target` (made at `at`) as missing in `destinations`.
+    func add(_ target: InvalidationTarget, at: CacheTime, missingIn destinations: Set<InvalidationDestination>, now: ContinuousClock.Instant = .now) {
+        guard !destinations.isEmpty else { return }
+        self.state.withLock { state in
+            state.nextID += 1
+            state.pending[state.nextID] = Pending(
+                id: state.nextID, target: target, at: at, destinations: destinations, attempts: 0, nextAttempt: now + self.initialBackoff)
+        }
+    }
+
+    /// How many invalidations still miss a destination.
+    var count: Int { self.state.withLock { $0.pending.count } }
+
+    /// Whether an entry read from `destination` under `key` must not be served: a pending invalidation that this
+    /// destination lacks names it, and the entry was created at or before that invalidation.
+    func blocks(_ entry: CacheEntry, key: CacheKey, in destination: InvalidationDestination) -> Bool {
+        self.state.withLock { state in
+            guard !state.pending.isEmpty else { return false }
+            return state.pending.values.contains { pending in
+                pending.destinations.contains(destination) && entry.createdAt <= pending.at && Self.names(pending.target, entry, key)
+            }
+        }
+    }
+
+    static func names(_ target: InvalidationTarget, _ entry: CacheEntry, _ key: CacheKey) -> Bool {
+        if let targetKey = target.key { return targetKey == key }
+        if let tag = target.tag { return entry.tags.contains(tag) }
+        if let scope = target.scope { return key.scopeID == scope.id }
+        if let (pattern, scope) = target.pattern { return key.scopeID == scope.id && pattern.matches(entry) }
+        return target.isEverythingLocal
+    }
+
+    /// The invalidations whose retry is due, with the destinations they still miss.
+    func due(now: ContinuousClock.Instant = .now) -> [Pending] {
+        self.state.withLock { state in state.pending.values.filter { $0.nextAttempt <= now }.sorted { $0.id < $1.id } }
+    }
+
+    /// Records the outcome of a retry of `id`: the destinations that now have it are dropped; the rest wait longer.
+    func retried(_ id: UInt64, succeeded: Set<InvalidationDestination>, now: ContinuousClock.Instant = .now) {
+        self.state.withLock { state in
+            guard var pending = state.pending[id] else { return }
+            pending.destinations.subtract(succeeded)
+            if pending.destinations.isEmpty {
+                state.pending[id] = nil
+                return
+            }
+            pending.attempts += 1
+            let backoff = self.initialBackoff * Double(1 << min(pending.attempts, 16))
+            pending.nextAttempt = now + min(backoff, self.maximumBackoff)
+            state.pending[id] = pending
+        }
+    }
+
+    /// The earliest time a retry is due, if any is pending.
+    var nextDue: ContinuousClock.Instant? { self.state.withLock { $0.pending.values.map(\.nextAttempt).min() } }
+}
