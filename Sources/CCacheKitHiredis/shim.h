@@ -5,6 +5,7 @@
 // there; anything newer must be guarded with HIREDIS_MAJOR/HIREDIS_MINOR.
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -43,5 +44,27 @@ static inline int cachekit_redis_flush_over(redisContext *c, size_t limit) {
 
 static inline int cachekit_redis_version_major(void) { return HIREDIS_MAJOR; }
 static inline int cachekit_redis_version_minor(void) { return HIREDIS_MINOR; }
+
+/// Waits up to `timeout_ms` for a reply to be readable: 1 when hiredis already holds unread bytes or the socket is
+/// readable (or closed), 0 on timeout, -1 on error. Lets a subscriber notice a silent (half-open) connection.
+static inline int cachekit_redis_wait_readable(redisContext *c, int timeout_ms) {
+    if (c == NULL || c->fd < 0) { return -1; }
+    if (c->reader != NULL && c->reader->pos < c->reader->len) { return 1; }
+    struct pollfd descriptor = { c->fd, POLLIN, 0 };
+    int ready = poll(&descriptor, 1, timeout_ms);
+    if (ready < 0) { return -1; }
+    return ready > 0 ? 1 : 0;
+}
+
+/// Sends PING without waiting for its reply (in subscribed mode the reply arrives among the messages).
+/// Returns REDIS_OK or REDIS_ERR.
+static inline int cachekit_redis_send_ping(redisContext *c) {
+    if (redisAppendCommand(c, "PING") != REDIS_OK) { return REDIS_ERR; }
+    int done = 0;
+    do {
+        if (redisBufferWrite(c, &done) == REDIS_ERR) { return REDIS_ERR; }
+    } while (!done);
+    return REDIS_OK;
+}
 
 #endif

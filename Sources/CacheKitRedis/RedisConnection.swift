@@ -162,6 +162,21 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
         return Self.convert(raw.assumingMemoryBound(to: redisReply.self))
     }
 
+    /// Waits up to `milliseconds` for a reply to read: `true` when one is ready (or the socket closed), `false` on
+    /// timeout. Throws when the connection is unusable.
+    func waitReadable(milliseconds: Int) throws(CacheError) -> Bool {
+        guard let context = self.context else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
+        let result = cachekit_redis_wait_readable(context, Int32(clamping: milliseconds))
+        guard result >= 0 else { throw CacheError(.connectionFailed, "poll failed on the connection", backend: self.backend) }
+        return result == 1
+    }
+
+    /// Sends PING without reading its reply (subscribed mode: it arrives as `["pong", ""]` among the messages).
+    func sendPing() throws(CacheError) {
+        guard let context = self.context else { throw CacheError(.connectionFailed, "connection is closed", backend: self.backend) }
+        guard cachekit_redis_send_ping(context) == REDIS_OK else { throw self.ioError(context) }
+    }
+
     /// Sets the read timeout (0 = wait forever).
     func setTimeout(milliseconds: Int) {
         if let context = self.context { _ = cachekit_redis_set_timeout(context, milliseconds) }

@@ -5,39 +5,120 @@ import Logging
 /// `subscribe()` opens a dedicated connection on a thread of its own that `SUBSCRIBE`s and turns messages into
 /// events until the stream's consumer stops.
 ///
-/// Pub/sub is at-most-once: messages sent while a subscriber is disconnected are lost. So after every reconnect
-/// the subscriber yields `.everythingLocal`, and the cache drops its whole local layer (it may have missed
-/// invalidations); versioned namespaces cover the rest.
+/// Pub/sub is at-most-once: messages sent while a subscriber is disconnected are lost. So when the subscriber
+/// loses its connection, and again after every reconnect, it yields `.everythingLocal`, and the cache drops its whole
+/// local layer (it may have missed invalidations); versioned namespaces cover the rest. A connection that goes
+/// silent (half-open: the server or the network vanished without a reset) is found by a keepalive: after
+/// `keepaliveInterval` without traffic the subscriber sends `PING`, and without any reply within `keepaliveTimeout`
+/// it drops the connection. When the consumer falls behind by more than `bufferSize` events, the oldest are dropped
+/// and `.everythingLocal` is queued in their place, so nothing is silently lost.
+///
+/// With `messageSecret` set, every message carries an HMAC-SHA256 under it and unsigned or forged messages are
+/// refused (counted and logged): a client that can only `PUBLISH` cannot wipe the instances' memory layers.
+/// Without it, messages are accepted unsigned and the first subscription logs a warning.
 public final class RedisInvalidationBus: InvalidationBus {
+    /// Bus settings beyond the connection.
+    public struct Options: Sendable {
+        /// The shared secret that signs messages (at least 16 bytes; the same on every instance). Default `nil`.
+        public var messageSecret: [UInt8]?
+        /// Silence before the subscriber sends `PING`, and how long it then waits for any reply. Defaults 5 s and 5 s.
+        public var keepaliveInterval: Duration
+        public var keepaliveTimeout: Duration
+        /// Events buffered for a slow consumer before the oldest are replaced by a local flush. Default 10,000.
+        public var bufferSize: Int
+
+        public init(messageSecret: [UInt8]? = nil, keepaliveInterval: Duration = .seconds(5), keepaliveTimeout: Duration = .seconds(5), bufferSize: Int = 10_000) {
+            self.messageSecret = messageSecret
+            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveTimeout = keepaliveTimeout
+            self.bufferSize = bufferSize
+        }
+    }
+
     public let configuration: RedisConfiguration
+    public let options: Options
     private let publisher: ConnectionPool<RedisConnection>
     private let logger: Logger
+    private let refused = LockedState(0)
 
-    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "cachekit.redis.bus")) {
+    /// Creates the bus; nothing connects until the first `publish` or `subscribe`. Invalid options (a secret shorter
+    /// than 16 bytes, a non-positive buffer or keepalive) make both throw `.invalidConfiguration`.
+    public init(configuration: RedisConfiguration, options: Options = Options(), logger: Logger = Logger(label: "cachekit.redis.bus")) {
         var publishing = configuration.poolConfiguration
         publishing.size = min(configuration.poolSize, 2)
         self.configuration = configuration
+        self.options = options
         self.publisher = ConnectionPool(configuration: publishing, logger: logger) { try RedisConnection(configuration) }
         self.logger = logger
     }
 
     var channel: [UInt8] { Array("\(self.configuration.keyPrefix):invalidations".utf8) }
 
+    /// Messages refused since start: unsigned or wrongly signed (with a secret), or malformed.
+    public var refusedMessages: Int { self.refused.withLock { $0 } }
+
+    func validateOptions() throws(CacheError) {
+        if let secret = self.options.messageSecret, secret.count < 16 {
+            throw CacheError(.invalidConfiguration, "the bus message secret must be at least 16 bytes", backend: self.configuration.name)
+        }
+        guard self.options.bufferSize > 0, self.options.keepaliveInterval > .zero, self.options.keepaliveTimeout > .zero else {
+            throw CacheError(.invalidConfiguration, "bus buffer size and keepalive times must be positive", backend: self.configuration.name)
+        }
+    }
+
     public func publish(_ event: InvalidationEvent) async throws {
+        try self.validateOptions()
         let channel = self.channel
-        let message = event.jsonBytes()
+        let message = BusMessage.encode(event, secret: self.options.messageSecret)
         _ = try await self.publisher.withConnection { connection throws(CacheError) in
             try connection.execute([Array("PUBLISH".utf8), channel, message])
         }
     }
 
     public func subscribe() async throws -> AsyncStream<InvalidationEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: InvalidationEvent.self, bufferingPolicy: .bufferingNewest(10_000))
-        let subscriber = Subscriber(configuration: self.configuration, channel: self.channel, continuation: continuation, logger: self.logger)
+        try self.validateOptions()
+        if self.options.messageSecret == nil {
+            self.logger.warning("invalidation bus messages are not authenticated: set RedisInvalidationBus.Options.messageSecret")
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: InvalidationEvent.self, bufferingPolicy: .bufferingNewest(self.options.bufferSize))
+        let subscriber = Subscriber(
+            configuration: self.configuration, options: self.options, channel: self.channel, continuation: continuation,
+            refused: self.refused, logger: self.logger)
         continuation.onTermination = { _ in subscriber.stop() }
         let ready = try await subscriber.start()
         if !ready { self.logger.warning("redis subscriber started while Redis is unreachable; it keeps retrying") }
         return stream
+    }
+}
+
+/// The bytes of a bus message: the event's JSON, or with a secret `ck1.<HMAC-SHA256 hex>.<JSON>`.
+enum BusMessage {
+    static let prefix = Array("ck1.".utf8)
+
+    static func encode(_ event: InvalidationEvent, secret: [UInt8]?) -> [UInt8] {
+        let json = event.jsonBytes()
+        guard let secret else { return json }
+        return prefix + Array(Digest256(authenticating: json, key: secret).hex.utf8) + [UInt8(ascii: ".")] + json
+    }
+
+    /// The event in `payload`, or `nil` when it must be refused: malformed, or (with a secret) unsigned or forged.
+    static func decode(_ payload: [UInt8], secret: [UInt8]?) -> InvalidationEvent? {
+        var json = payload[...]
+        if payload.starts(with: prefix) {
+            let macStart = prefix.count, macEnd = macStart + 64
+            guard payload.count > macEnd, payload[macEnd] == UInt8(ascii: ".") else { return nil }
+            json = payload[(macEnd + 1)...]
+            if let secret {
+                let expected = Array(Digest256(authenticating: Array(json), key: secret).hex.utf8)
+                // Compared in full, whatever differs first.
+                var difference: UInt8 = 0
+                for (a, b) in zip(expected, payload[macStart..<macEnd]) { difference |= a ^ b }
+                guard difference == 0 else { return nil }
+            }
+        } else if secret != nil {
+            return nil
+        }
+        return try? InvalidationEvent(json: json)
     }
 }
 
@@ -48,18 +129,34 @@ public final class RedisInvalidationBus: InvalidationBus {
 ///   unblock the thread's read (a thread-safe system call), and `stopped` is read under `lock`.
 final class Subscriber: @unchecked Sendable {
     private let configuration: RedisConfiguration
+    private let options: RedisInvalidationBus.Options
     private let channel: [UInt8]
     private let continuation: AsyncStream<InvalidationEvent>.Continuation
+    private let refused: LockedState<Int>
     private let logger: Logger
     private let lock = LockedState<(connection: RedisConnection?, stopped: Bool)>((nil, false))
     private let threads: BlockingThreadPool
 
-    init(configuration: RedisConfiguration, channel: [UInt8], continuation: AsyncStream<InvalidationEvent>.Continuation, logger: Logger) {
+    init(
+        configuration: RedisConfiguration, options: RedisInvalidationBus.Options, channel: [UInt8],
+        continuation: AsyncStream<InvalidationEvent>.Continuation, refused: LockedState<Int>, logger: Logger
+    ) {
         self.configuration = configuration
+        self.options = options
         self.channel = channel
         self.continuation = continuation
+        self.refused = refused
         self.logger = logger
         self.threads = BlockingThreadPool(threadCount: 1, name: "ck-redis-sub")
+    }
+
+    /// Queues `event`; when the buffer is full (the consumer fell behind), the oldest event was dropped, so a local
+    /// flush is queued after it: whatever was dropped is covered.
+    func deliver(_ event: InvalidationEvent) {
+        if case .dropped = self.continuation.yield(event) {
+            self.logger.warning("invalidation events dropped by a slow consumer; flushing the local layers")
+            _ = self.continuation.yield(InvalidationEvent(origin: "redis-subscriber-overflow", target: .everythingLocal))
+        }
     }
 
     /// Starts the thread; returns once the first subscription is confirmed (`true`) or failed (`false`).
@@ -97,29 +194,44 @@ final class Subscriber: @unchecked Sendable {
                     break
                 }
                 _ = try connection.execute([Array("SUBSCRIBE".utf8), self.channel])
-                connection.setTimeout(milliseconds: 0)  // wait for messages indefinitely; stop() shuts the socket
+                // A read that has begun may take at most the keepalive timeout; between replies the loop polls.
+                connection.setTimeout(milliseconds: Int(self.options.keepaliveTimeout.milliseconds))
                 if everConnected {
                     // Messages may have been published while we were away.
-                    self.continuation.yield(InvalidationEvent(origin: "redis-subscriber-reconnect", target: .everythingLocal))
+                    self.deliver(InvalidationEvent(origin: "redis-subscriber-reconnect", target: .everythingLocal))
                 }
                 everConnected = true
                 backoff = self.configuration.reconnectBackoff.initial
                 readySignal?.resume(returning: true)
                 readySignal = nil
+                var awaitingPong = false
                 while !self.stopped {
+                    let wait = awaitingPong ? self.options.keepaliveTimeout : self.options.keepaliveInterval
+                    guard try connection.waitReadable(milliseconds: Int(wait.milliseconds)) else {
+                        // Silence: ask, and if even the PING gets no reply, the connection is dead (half-open).
+                        if awaitingPong { throw CacheError(.timeout, "no reply to PING within \(self.options.keepaliveTimeout): the connection is dead") }
+                        try connection.sendPing()
+                        awaitingPong = true
+                        continue
+                    }
                     let reply = try connection.readReply()
+                    awaitingPong = false  // any reply proves the connection alive
                     guard let parts = reply.array, parts.count == 3, parts[0].bytes == Array("message".utf8), let payload = parts[2].bytes else {
                         continue
                     }
-                    do {
-                        self.continuation.yield(try InvalidationEvent(json: payload))
-                    } catch {
-                        self.logger.warning("ignored a malformed invalidation message", metadata: ["error": "\(error)"])
+                    if let event = BusMessage.decode(payload, secret: self.options.messageSecret) {
+                        self.deliver(event)
+                    } else {
+                        self.refused.withLock { $0 += 1 }
+                        self.logger.warning("refused an invalidation message: malformed, unsigned or wrongly signed")
                     }
                 }
             } catch {
                 if self.stopped { break }
                 self.logger.warning("redis subscriber disconnected; reconnecting", metadata: ["error": "\(error)"])
+                // Whatever was published from now until the next subscription is lost: drop the local layers now, and
+                // again after reconnecting.
+                self.deliver(InvalidationEvent(origin: "redis-subscriber-disconnect", target: .everythingLocal))
                 readySignal?.resume(returning: false)
                 readySignal = nil
                 everConnected = true  // whatever happens next, a (re)connection may have missed messages

@@ -114,7 +114,15 @@ struct LayerOptions: ParsableArguments {
         }
         guard !layers.isEmpty || settings.semantic != "none" else { throw CLIError("no layers: give --layers or --semantic") }
         configuration.layers = layers
-        if let redis { configuration.invalidationBus = RedisInvalidationBus(configuration: redis) }
+        if let redis {
+            // CACHEKIT_BUS_SECRET (hex, at least 32 digits): signs and checks every invalidation message.
+            var options = RedisInvalidationBus.Options()
+            if let hex = ProcessInfo.processInfo.environment["CACHEKIT_BUS_SECRET"] {
+                guard let secret = Hex.decode(Array(hex.utf8)), secret.count >= 16 else { throw CLIError("CACHEKIT_BUS_SECRET must be at least 32 hex digits") }
+                options.messageSecret = secret
+            }
+            configuration.invalidationBus = RedisInvalidationBus(configuration: redis, options: options)
+        }
         switch settings.semantic.lowercased() {
         case "none": break
         case "memory", "pgvector":

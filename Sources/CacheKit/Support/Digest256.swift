@@ -28,6 +28,12 @@ public struct Digest256: Sendable, Hashable, Comparable, CustomStringConvertible
         self = digest.withUnsafeBytes { Digest256(bytes: $0) }
     }
 
+    /// HMAC-SHA256 of `message` under `key`: for authenticating messages between instances (the invalidation bus).
+    public init(authenticating message: [UInt8], key: [UInt8]) {
+        let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
+        self = code.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in Digest256(bytes: buffer) }
+    }
+
     /// Reads 32 bytes (big-endian words). Returns `nil` if `bytes` is not exactly 32 bytes long.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
