@@ -24,12 +24,18 @@ public struct ConnectionPoolConfiguration: Sendable {
     public var reconnectBackoff: (initial: Duration, maximum: Duration)
     /// The backend name in errors and logs.
     public var name: String
+    /// The longest a task waits for a connection before failing with `.timeout`. Default 10 s.
+    public var leaseTimeout: Duration
 
-    public init(size: Int = 8, maximumWaiters: Int = 10_000, reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)), name: String) {
+    public init(
+        size: Int = 8, maximumWaiters: Int = 10_000, reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)),
+        name: String, leaseTimeout: Duration = .seconds(10)
+    ) {
         self.size = size
         self.maximumWaiters = maximumWaiters
         self.reconnectBackoff = reconnectBackoff
         self.name = name
+        self.leaseTimeout = leaseTimeout
     }
 }
 
@@ -41,7 +47,8 @@ public struct ConnectionPoolConfiguration: Sendable {
 /// `BlockingThreadPool` (never the cooperative pool).
 ///
 /// - Leasing: an idle connection, else a new one while fewer than `poolSize` exist, else the task waits in a
-///   bounded queue (`maximumWaiters`); a waiting task that is cancelled leaves the queue at once.
+///   bounded queue (`maximumWaiters`) for at most `leaseTimeout`; a waiting task that is cancelled leaves the queue
+///   at once. The decisions are `ConnectionPoolStateMachine`'s, taken under one lock per event.
 /// - Discarding: a connection whose command errored, timed out (`commandTimeout`), or whose task was cancelled
 ///   between sending and reading is closed, never reused, so a late reply can never reach another caller.
 /// - Reconnecting: after a failed connect, new connects wait an exponential backoff with jitter (25 ms … 500 ms by
@@ -50,22 +57,10 @@ public struct ConnectionPoolConfiguration: Sendable {
 ///   connection's `cancelInFlight()` runs (libpq cancels; hiredis cannot), the call finishes on its thread within
 ///   the client's own timeout, and the connection is then destroyed.
 public final class ConnectionPool<Connection: PooledConnection>: Sendable {
-    private struct Waiter {
-        let id: UInt64
-        let continuation: CheckedContinuation<Connection?, any Error>
-    }
-
     private struct State {
-        var idle: [Connection] = []
-        var open = 0
-        var waiters: [Waiter] = []
-        var nextWaiterID: UInt64 = 0
-        var closed = false
-        var backoffUntil: ContinuousClock.Instant?
-        var backoff: Duration = .zero
-        var connectFailures = 0
-        var destroyed = 0
-        var created = 0
+        var machine: ConnectionPoolStateMachine<Connection>
+        var continuations: [UInt64: CheckedContinuation<Connection?, any Error>] = [:]
+        var nextID: UInt64 = 0
     }
 
     let configuration: ConnectionPoolConfiguration
@@ -73,7 +68,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     public let threads: BlockingThreadPool
     let logger: Logger
     let connectBody: @Sendable () throws -> Connection
-    private let state = LockedState(State())
+    private let state: LockedState<State>
     private let metrics: (waits: Counter, connects: Counter, connectFailures: Counter, destroyed: Counter)
 
     /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block).
@@ -81,6 +76,11 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.connectBody = connect
+        self.state = LockedState(
+            State(
+                machine: ConnectionPoolStateMachine(
+                    size: configuration.size, maximumWaiters: configuration.maximumWaiters,
+                    initialBackoff: configuration.reconnectBackoff.initial, maximumBackoff: configuration.reconnectBackoff.maximum)))
         let dimensions = [("backend", configuration.name)]
         self.metrics = (
             Counter(label: "cachekit_pool_waits_total", dimensions: dimensions),
@@ -98,7 +98,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// Open and idle connections, waiting tasks, connections created and destroyed so far.
     public var counters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) {
-        self.state.withLock { ($0.open, $0.idle.count, $0.waiters.count, $0.created, $0.destroyed) }
+        self.state.withLock { ($0.machine.open, $0.machine.idle.count, $0.machine.waiters.count, $0.machine.created, $0.machine.destroyed) }
     }
 
     /// Runs `body` with a leased connection on a pool thread. If the caller is cancelled while `body` runs, the
@@ -136,136 +136,126 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         }
     }
 
-    private enum Next {
-        case connection(Connection)
-        case create
-        case wait
-        case fail(CacheError)
+    private func error(_ failure: ConnectionPoolStateMachine<Connection>.Failure) -> any Error {
+        let name = self.configuration.name
+        switch failure {
+        case .shutDown: return CacheError(.unavailable, "the pool is shut down", backend: name)
+        case .backoff: return CacheError(.unavailable, "\(name) is unreachable; reconnecting with backoff", backend: name)
+        case .tooManyWaiters: return CacheError(.limitExceeded, "too many tasks waiting for a connection", backend: name)
+        case .unreachable: return CacheError(.unavailable, "\(name) is unreachable", backend: name)
+        case .timedOut: return CacheError(.timeout, "waited \(self.configuration.leaseTimeout) for a connection", backend: name)
+        case .cancelled: return CancellationError()
+        }
     }
 
+    /// A connection for one call: an idle one, a new one, or one handed over after waiting (in the state machine's
+    /// order). Deciding to wait and queueing happen under the same lock.
     private func lease() async throws -> Connection {
-        let next: Next = self.state.withLock { state in
-            if state.closed { return .fail(CacheError(.unavailable, "the pool is shut down", backend: self.configuration.name)) }
-            if let connection = state.idle.popLast() { return .connection(connection) }
-            if state.open < max(1, self.configuration.size) {
-                if let until = state.backoffUntil, ContinuousClock.now < until {
-                    return .fail(CacheError(.unavailable, "\(self.configuration.name) is unreachable; reconnecting with backoff", backend: self.configuration.name))
-                }
-                state.open += 1
-                return .create
-            }
-            if state.waiters.count >= self.configuration.maximumWaiters {
-                return .fail(CacheError(.limitExceeded, "too many tasks waiting for a connection", backend: self.configuration.name))
-            }
-            return .wait
+        let id = self.state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
         }
-        switch next {
-        case .connection(let connection): return connection
-        case .fail(let error): throw error
-        case .create: return try await self.connect()
-        case .wait:
-            self.metrics.waits.increment()
-            let id = self.state.withLock { state -> UInt64 in
-                state.nextWaiterID += 1
-                return state.nextWaiterID
-            }
-            let handed: Connection? = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
-                    let enqueued = self.state.withLock { state -> Bool in
-                        if Task.isCancelled || state.closed { return false }
-                        state.waiters.append(Waiter(id: id, continuation: continuation))
-                        return true
+        let now = ContinuousClock.now
+        let deadline = now + self.configuration.leaseTimeout
+        let handed: Connection? = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Connection?, any Error>) in
+                let action = self.state.withLock { state -> ConnectionPoolStateMachine<Connection>.LeaseAction in
+                    if Task.isCancelled { return .fail(.cancelled) }
+                    let action = state.machine.lease(id: id, now: now, deadline: deadline)
+                    if case .wait = action { state.continuations[id] = continuation }
+                    return action
+                }
+                switch action {
+                case .use(let connection): continuation.resume(returning: connection)
+                case .connect: continuation.resume(returning: nil)
+                case .fail(let failure): continuation.resume(throwing: self.error(failure))
+                case .wait:
+                    self.metrics.waits.increment()
+                    // The deadline: fails the waiter if nothing was handed to it by then.
+                    Task { [weak self] in
+                        try? await Task.sleep(until: deadline)
+                        self?.expireWaiters()
                     }
-                    if !enqueued { continuation.resume(throwing: CancellationError()) }
                 }
-            } onCancel: {
-                let waiter = self.state.withLock { state -> Waiter? in
-                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                    return state.waiters.remove(at: index)
-                }
-                waiter?.continuation.resume(throwing: CancellationError())
             }
-            // nil: a slot was freed for this waiter to open a new connection.
-            if let handed { return handed }
-            return try await self.connect()
+        } onCancel: {
+            self.abandon(id, because: .cancelled)
         }
+        // nil: a slot is reserved for this task to open a new connection.
+        if let handed { return handed }
+        return try await self.connect()
     }
 
-    /// Opens a connection for a slot already counted in `open`.
+    /// Fails waiter `id` if it is still queued.
+    private func abandon(_ id: UInt64, because failure: ConnectionPoolStateMachine<Connection>.Failure) {
+        let continuation = self.state.withLock { state -> CheckedContinuation<Connection?, any Error>? in
+            guard state.machine.abandon(id) else { return nil }
+            return state.continuations.removeValue(forKey: id)
+        }
+        continuation?.resume(throwing: self.error(failure))
+    }
+
+    /// Fails the waiters past their deadline.
+    private func expireWaiters() {
+        let expired = self.state.withLock { state in
+            state.machine.expire(now: .now).compactMap { state.continuations.removeValue(forKey: $0) }
+        }
+        for continuation in expired { continuation.resume(throwing: self.error(.timedOut)) }
+    }
+
+    /// Opens a connection for a slot already reserved.
     private func connect() async throws -> Connection {
         let configuration = self.configuration
         let connectBody = self.connectBody
         do {
             let connection = try await self.threads.run { try connectBody() }
             self.metrics.connects.increment()
-            self.state.withLock { state in
-                state.created += 1
-                state.connectFailures = 0
-                state.backoff = .zero
-                state.backoffUntil = nil
-            }
+            self.state.withLock { $0.machine.connectSucceeded() }
             return connection
         } catch {
             self.metrics.connectFailures.increment()
-            let waiter = self.state.withLock { state -> Waiter? in
-                state.open -= 1
-                state.connectFailures += 1
-                let initial = configuration.reconnectBackoff.initial
-                state.backoff = min(configuration.reconnectBackoff.maximum, state.backoff == .zero ? initial : state.backoff * 2)
-                let jitter = Double.random(in: 0.5...1.0)
-                state.backoffUntil = ContinuousClock.now + state.backoff * jitter
-                return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+            let failed = self.state.withLock { state in
+                state.machine.connectFailed(now: .now, jitter: Double.random(in: 0.5...1.0)).compactMap { state.continuations.removeValue(forKey: $0) }
             }
-            // A waiter would otherwise wait for a slot that nobody will free: let it fail fast too.
-            waiter?.continuation.resume(throwing: CacheError(.unavailable, "\(configuration.name) is unreachable", backend: configuration.name))
+            // Every waiter would otherwise wait for a slot that nobody fills during the backoff: they fail fast too.
+            for continuation in failed { continuation.resume(throwing: self.error(.unreachable)) }
             if (error as? CacheError)?.code == .authenticationFailed { throw error }
             self.logger.warning("connect failed", metadata: ["backend": "\(configuration.name)", "error": "\(error)"])
             throw error
         }
     }
 
-    /// Returns a connection after a call: to a waiter, to the idle list, or (if unhealthy) closes it and frees the slot.
+    /// Returns a connection after a call: to the oldest waiter, to the idle list, or (if unhealthy) closes it and
+    /// gives its slot to the oldest waiter.
     private func release(_ connection: Connection, healthy: Bool) {
         if !healthy {
             connection.close()
             self.metrics.destroyed.increment()
-            let waiter = self.state.withLock { state -> Waiter? in
-                state.open -= 1
-                state.destroyed += 1
-                guard !state.waiters.isEmpty else { return nil }
-                state.open += 1  // the waiter opens a fresh connection in this slot
-                return state.waiters.removeFirst()
-            }
-            waiter?.continuation.resume(returning: nil)
-            return
         }
-        let waiter = self.state.withLock { state -> Waiter? in
-            if state.closed { return nil }
-            guard !state.waiters.isEmpty else {
-                state.idle.append(connection)
-                return nil
+        let (action, continuation) = self.state.withLock { state -> (ConnectionPoolStateMachine<Connection>.ReleaseAction, CheckedContinuation<Connection?, any Error>?) in
+            let action = state.machine.release(connection, healthy: healthy)
+            switch action {
+            case .handOver(_, let id), .connectFor(let id): return (action, state.continuations.removeValue(forKey: id))
+            default: return (action, nil)
             }
-            return state.waiters.removeFirst()
         }
-        if let waiter {
-            waiter.continuation.resume(returning: connection)
-        } else if self.state.withLock({ $0.closed }) {
-            connection.close()
+        switch action {
+        case .handOver(let handed, _): continuation?.resume(returning: handed)
+        case .connectFor: continuation?.resume(returning: nil)
+        case .close(let closing): closing.close()
+        case .keep, .none: break
         }
     }
 
     /// Checks every idle connection with `isAlive` on a pool thread, dropping dead ones; when no connection is open,
     /// opens one (so the pool notices a server's return without waiting for traffic). For a backend's `run()`.
     public func healthCheck(_ isAlive: @escaping @Sendable (Connection) throws -> Bool) async {
-        let idle = self.state.withLock { state -> [Connection] in
-            defer { state.idle.removeAll() }
-            return state.idle
-        }
+        let idle = self.state.withLock { $0.machine.takeIdle() }
         for connection in idle {
             let alive = (try? await self.threads.run { try isAlive(connection) }) ?? false
             self.release(connection, healthy: alive)
         }
-        if self.state.withLock({ $0.open == 0 }) {
+        if self.state.withLock({ $0.machine.open == 0 }) {
             _ = try? await self.withConnection { try isAlive($0) }
         }
     }
@@ -273,17 +263,11 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     /// Closes idle connections and refuses new leases; waiters fail with `.unavailable`.
     public func shutdown() {
         let (idle, waiters) = self.state.withLock { state in
-            state.closed = true
-            defer {
-                state.idle.removeAll()
-                state.waiters.removeAll()
-            }
-            return (state.idle, state.waiters)
+            let (idle, ids) = state.machine.shutdown()
+            return (idle, ids.compactMap { state.continuations.removeValue(forKey: $0) })
         }
         for connection in idle { connection.close() }
-        for waiter in waiters {
-            waiter.continuation.resume(throwing: CacheError(.unavailable, "the pool is shut down", backend: self.configuration.name))
-        }
+        for waiter in waiters { waiter.resume(throwing: self.error(.shutDown)) }
     }
 }
 
