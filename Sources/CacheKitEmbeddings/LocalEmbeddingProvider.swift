@@ -13,7 +13,12 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
     public var dimension: Int { self.encoder.hidden }
     public let tokenizer: WordPieceTokenizer
     let encoder: BertEncoder
-    private let threads: BlockingThreadPool
+    let threads: BlockingThreadPool
+    /// Calls queued or computing; past `maximumQueuedCalls` a call fails at once with `.limitExceeded` (a semantic
+    /// miss under the default policy) instead of waiting behind work it cannot catch up with.
+    private let queued = LockedState(0)
+    /// How many calls may be queued or computing at once. Default 64.
+    public let maximumQueuedCalls: Int
 
     /// Loads the model in `directory`.
     ///
@@ -23,7 +28,9 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
     ///   - products: how the matrix products are computed; default: CacheKit's half-precision panel kernels where
     ///     the processor has AVX2/FMA/F16C, else OpenBLAS.
     /// - Throws: `CacheError` `.invalidConfiguration` naming the missing or malformed file.
-    public init(directory: String, threads: Int = 1, products: EmbeddingMatrixProducts = .automatic) throws(CacheError) {
+    ///   - maximumQueuedCalls: calls queued or computing at once; past it a call fails with `.limitExceeded`.
+    ///     Default 64.
+    public init(directory: String, threads: Int = 1, products: EmbeddingMatrixProducts = .automatic, maximumQueuedCalls: Int = 64) throws(CacheError) {
         let folder = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         func read(_ name: String) throws(CacheError) -> Data {
             guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else {
@@ -69,6 +76,7 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
         }
         self.model = (config["_name_or_path"]?.stringValue).map { "local:" + $0 } ?? "local:" + (folder.split(separator: "/").last.map(String.init) ?? "model")
         self.threads = BlockingThreadPool(threadCount: max(1, threads), name: "ck-embed")
+        self.maximumQueuedCalls = max(1, maximumQueuedCalls)
     }
 
     /// Loads the model from `CACHEKIT_MODEL_DIR`.
@@ -77,15 +85,108 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
         return try LocalEmbeddingProvider(directory: directory)
     }
 
+    /// Embeds `texts` on the provider's threads (tokenising included, so a long text never runs on the cooperative
+    /// pool). The queue is bounded (`maximumQueuedCalls`); a caller that is cancelled (a layer timeout) returns at
+    /// once and its call is dropped from the queue: its slot is freed and nothing is computed for it.
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         guard !texts.isEmpty else { return [] }
-        let sequences = texts.map(self.tokenizer.encode)
-        let encoder = self.encoder
-        return try await self.threads.run { encoder.encode(sequences) }
+        let limit = self.maximumQueuedCalls
+        guard self.queued.withLock({ count -> Bool in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }) else {
+            throw CacheError(.limitExceeded, "the embedding queue is full (\(limit) calls)", backend: "embeddings")
+        }
+        let job = EmbeddingJob(release: { [queued] in queued.withLock { $0 -= 1 } })
+        let tokenizer = self.tokenizer, encoder = self.encoder
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard job.start(continuation) else { return }
+                self.threads.submit {
+                    guard job.beginRunning() else { return }
+                    job.finish(encoder.encode(texts.map(tokenizer.encode)))
+                }
+            }
+        } onCancel: {
+            job.cancel()
+        }
     }
+
+    /// Calls queued or computing now.
+    public var queuedCalls: Int { self.queued.withLock { $0 } }
 
     /// The synchronous form, for tools and benchmarks (blocks the calling thread).
     public func embedNow(_ texts: [String]) -> [[Float]] {
         self.encoder.encode(texts.map(self.tokenizer.encode))
+    }
+}
+
+/// One `embed` call between its caller and the provider's thread: the caller is resumed exactly once (by the result
+/// or by cancellation) and the queue slot is released exactly once (when the call finishes, or at once when it is
+/// cancelled before it started computing: the thread then skips it).
+final class EmbeddingJob: Sendable {
+    private enum Phase {
+        case idle
+        case waiting(CheckedContinuation<[[Float]], any Error>)
+        case running(CheckedContinuation<[[Float]], any Error>?)
+        case done
+    }
+
+    private let phase = LockedState(Phase.idle)
+    private let release: @Sendable () -> Void
+
+    init(release: @escaping @Sendable () -> Void) { self.release = release }
+
+    /// Registers the caller; `false` (caller resumed, slot released) if it was already cancelled.
+    func start(_ continuation: CheckedContinuation<[[Float]], any Error>) -> Bool {
+        let cancelled = self.phase.withLock { phase -> Bool in
+            if case .done = phase { return true }
+            phase = .waiting(continuation)
+            return false
+        }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+        return !cancelled
+    }
+
+    /// On the thread, before computing: `false` if the caller left (nothing to compute).
+    func beginRunning() -> Bool {
+        self.phase.withLock { phase in
+            guard case .waiting(let continuation) = phase else { return false }
+            phase = .running(continuation)
+            return true
+        }
+    }
+
+    /// Delivers the vectors (if the caller is still there) and releases the slot.
+    func finish(_ vectors: [[Float]]) {
+        let continuation = self.phase.withLock { phase -> CheckedContinuation<[[Float]], any Error>? in
+            defer { phase = .done }
+            if case .running(let continuation) = phase { return continuation }
+            return nil
+        }
+        continuation?.resume(returning: vectors)
+        self.release()
+    }
+
+    /// The caller is cancelled: resumed at once; a call not yet computing gives its slot back now.
+    func cancel() {
+        let (continuation, releaseNow) = self.phase.withLock { phase -> (CheckedContinuation<[[Float]], any Error>?, Bool) in
+            switch phase {
+            case .idle:
+                phase = .done
+                return (nil, true)
+            case .waiting(let continuation):
+                phase = .done
+                return (continuation, true)
+            case .running(let continuation):
+                phase = .running(nil)  // computing: the slot is released when it finishes
+                return (continuation, false)
+            case .done:
+                return (nil, false)
+            }
+        }
+        continuation?.resume(throwing: CancellationError())
+        if releaseNow { self.release() }
     }
 }

@@ -1,5 +1,5 @@
 import CacheKit
-@_spi(Fuzzing) import CacheKitEmbeddings
+@_spi(Fuzzing) @testable import CacheKitEmbeddings
 import CacheKitTesting
 import Foundation
 import Testing
@@ -210,5 +210,31 @@ struct HostileModelFolderTests {
         let tokenizer = try WordPieceTokenizer(vocabulary: "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello", maximumLength: 8)
         let huge = String(repeating: "hello ", count: 2_000_000)
         #expect(tokenizer.encode(huge) == [2, 4, 4, 4, 4, 4, 4, 3])
+    }
+}
+
+/// The embedding queue is bounded, and a caller that leaves takes its call out of it.
+@Suite("Embedding queue")
+struct EmbeddingQueueTests {
+    @Test func theQueueIsBoundedAndACancelledCallerFreesItsSlotAtOnce() async throws {
+        let provider = try LocalEmbeddingProvider(
+            directory: try HostileModelFolderTests.tinyModel(vocabulary: "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello"), maximumQueuedCalls: 2)
+        // Hold the provider's only thread, so calls queue up behind it.
+        let gate = LockedState(false)
+        provider.threads.submit { while !gate.withLock({ $0 }) { usleep(1000) } }
+        let first = Task { try await provider.embed(["hello"]) }
+        let second = Task { try await provider.embed(["hello"]) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(provider.queuedCalls == 2)
+        await #expect { try await provider.embed(["hello"]) } throws: { ($0 as? CacheError)?.code == .limitExceeded }
+        second.cancel()
+        await #expect(throws: CancellationError.self) { try await second.value }
+        #expect(provider.queuedCalls == 1, "the cancelled call still held its slot")
+        let third = Task { try await provider.embed(["hello"]) }
+        try await Task.sleep(for: .milliseconds(50))
+        gate.withLock { $0 = true }
+        #expect(try await first.value.first?.count == 4)
+        #expect(try await third.value.first?.count == 4)
+        #expect(provider.queuedCalls == 0)
     }
 }

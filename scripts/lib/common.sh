@@ -31,6 +31,10 @@ requirement_packages() {
 # The wheel a `wheel NAME` line pins, e.g. `requirement_wheel pgserver` → pgserver==0.1.4.
 requirement_wheel() { requirement_values wheel "$1" | head -1; }
 
+# The pgserver release the list pins (its binaries live under $CACHEKIT_STATE_DIR/pgserver-<version>).
+PGSERVER_WHEEL=$(requirement_wheel pgserver)
+PGSERVER_VERSION=${PGSERVER_WHEEL#*==}
+
 ensure_requirements() {
   local packages
   packages=$(requirement_packages "$1") || exit 1
@@ -126,9 +130,7 @@ stop_fake_openai() {
 # PostgreSQL 16 + pgvector from the PyPI wheel `pgserver` (Debian 12 has no pgvector package). The wheel is only
 # unpacked for its binaries; the server runs as an unprivileged user (PostgreSQL refuses root), on loopback.
 ensure_pgserver() {
-  local wheel
-  wheel=$(requirement_wheel pgserver) || exit 1
-  PGSERVER_VERSION=${wheel#*==}
+  local wheel=$PGSERVER_WHEEL
   PG_HOME="$CACHEKIT_STATE_DIR/pgserver-$PGSERVER_VERSION"
   PG_BIN="$PG_HOME/pgserver/pginstall/bin"
   [ -x "$PG_BIN/postgres" ] && return 0
