@@ -12,6 +12,14 @@ let package = Package(
         .executableTarget(name: "FuzzSSE", dependencies: ["FuzzSupport", .product(name: "CacheKitOpenAI", package: "CacheKit")]),
         .executableTarget(name: "FuzzModelFiles", dependencies: ["FuzzSupport", .product(name: "CacheKitEmbeddings", package: "CacheKit")]),
         .executableTarget(
+            name: "FuzzModelFolder",
+            dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitEmbeddings", package: "CacheKit")]
+        ),
+        .executableTarget(
+            name: "FuzzUpstream",
+            dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitOpenAI", package: "CacheKit")]
+        ),
+        .executableTarget(
             name: "FuzzConfig",
             dependencies: [
                 "FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitRedis", package: "CacheKit"),

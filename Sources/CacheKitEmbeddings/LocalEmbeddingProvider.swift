@@ -27,13 +27,27 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
     ///   - threads: how many embedding calls may compute at once. Default 1 (each call already uses two cores).
     ///   - products: how the matrix products are computed; default: CacheKit's half-precision panel kernels where
     ///     the processor has AVX2/FMA/F16C, else OpenBLAS.
-    /// - Throws: `CacheError` `.invalidConfiguration` naming the missing or malformed file.
     ///   - maximumQueuedCalls: calls queued or computing at once; past it a call fails with `.limitExceeded`.
     ///     Default 64.
-    public init(directory: String, threads: Int = 1, products: EmbeddingMatrixProducts = .automatic, maximumQueuedCalls: Int = 64) throws(CacheError) {
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the missing or malformed file.
+    public convenience init(directory: String, threads: Int = 1, products: EmbeddingMatrixProducts = .automatic, maximumQueuedCalls: Int = 64) throws(CacheError) {
         let folder = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        try self.init(
+            folder: folder, files: { FileManager.default.contents(atPath: "\(folder)/\($0)") }, threads: threads, products: products,
+            maximumQueuedCalls: maximumQueuedCalls)
+    }
+
+    /// Loads a model from files given in memory (`config.json`, `vocab.txt`, `model.safetensors`, and the optional
+    /// ones), for the model-folder fuzz target: the same checks as a folder on disk.
+    @_spi(Fuzzing) public convenience init(files: [String: Data], products: EmbeddingMatrixProducts = .automatic) throws(CacheError) {
+        try self.init(folder: "memory", files: { files[$0] }, threads: 1, products: products, maximumQueuedCalls: 64)
+    }
+
+    init(
+        folder: String, files: (String) -> Data?, threads: Int, products: EmbeddingMatrixProducts, maximumQueuedCalls: Int
+    ) throws(CacheError) {
         func read(_ name: String) throws(CacheError) -> Data {
-            guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else {
+            guard let data = files(name) else {
                 throw CacheError(.invalidConfiguration, "the model folder \(folder) has no readable \(name)", backend: "embeddings")
             }
             return data
@@ -50,14 +64,14 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
             }
         }
         let config = try json("config.json")
-        if FileManager.default.fileExists(atPath: "\(folder)/1_Pooling/config.json") {
+        if files("1_Pooling/config.json") != nil {
             let pooling = try json("1_Pooling/config.json")
             guard pooling["pooling_mode_mean_tokens"]?.boolValue == true else {
                 throw CacheError(.invalidConfiguration, "only mean pooling is supported (1_Pooling/config.json)", backend: "embeddings")
             }
         }
         var maximumLength = 256
-        if FileManager.default.fileExists(atPath: "\(folder)/sentence_bert_config.json"),
+        if files("sentence_bert_config.json") != nil,
             let length = try json("sentence_bert_config.json")["max_seq_length"]?.intValue
         {
             maximumLength = length

@@ -316,10 +316,9 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
         while true {
             attempt += 1
             let delivered = LockedState(false)
-            let result: Result<(HTTPResponseHead, StreamEnd), any Error> = await Result(catching: {
+            let result: Result<(HTTPResponseHead, UpstreamStreamReader.End), any Error> = await Result(catching: {
                 try await self.pool.withConnection { handle in
-                    var parser = ServerSentEventParser()
-                    var end = StreamEnd.open
+                    var reader = UpstreamStreamReader()
                     var received = 0
                     var raw = [UInt8]()  // the start of the body, for an error answered as JSON instead of events
                     let head: HTTPResponseHead
@@ -327,41 +326,22 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
                         head = try handle.perform(request) { chunk in
                             received += chunk.count
                             guard received <= limit else {
-                                end = .failed(Array("{\"error\":{\"message\":\"the stream is larger than \(limit) bytes\"}}".utf8))
+                                reader.fail(Array("{\"error\":{\"message\":\"the stream is larger than \(limit) bytes\"}}".utf8))
                                 return false
                             }
                             if raw.count < 65_536 { raw.append(contentsOf: chunk.prefix(65_536 - raw.count)) }
-                            guard case .open = end else { return true }
-                            do {
-                                for event in try parser.feed(chunk) {
-                                    if event.data == "[DONE]" {
-                                        end = .done
-                                        break
-                                    }
-                                    let bytes = Array(event.data.utf8)
-                                    if event.name == "error" {
-                                        end = .failed(bytes)
-                                        break
-                                    }
-                                    if let chunk = try? ChatCompletionChunk(json: bytes), chunk.body["error"] == nil {
-                                        delivered.withLock { $0 = true }
-                                        continuation.yield(chunk)
-                                    } else {
-                                        end = .failed(bytes)
-                                        break
-                                    }
-                                }
-                            } catch {
-                                end = .failed(Array("{\"error\":{\"message\":\"oversized event\"}}".utf8))
+                            for parsed in reader.feed(chunk) {
+                                delivered.withLock { $0 = true }
+                                continuation.yield(parsed)
                             }
                             return true
                         }
-                    } catch where end.isFailure {
+                    } catch where reader.end != .open && reader.end != .done {
                         // The reader refused more bytes (the size limit): the recorded failure is the answer.
-                        return (HTTPResponseHead(status: 200, headers: []), end)
+                        return (HTTPResponseHead(status: 200, headers: []), reader.end)
                     }
                     // A non-2xx answer arrives as a JSON body, not as events: keep it for the error.
-                    return (head, (200..<300).contains(head.status) ? end : .failed(raw))
+                    return (head, (200..<300).contains(head.status) ? reader.end : .failed(raw))
                 }
             })
             switch result {
@@ -401,16 +381,6 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
                 return
             }
         }
-    }
-
-    /// How a stream's body ended: still open (truncated if the transfer stops here), `[DONE]`, or an error
-    /// (its JSON body).
-    enum StreamEnd: Sendable {
-        case open
-        case done
-        case failed([UInt8])
-
-        var isFailure: Bool { if case .failed = self { true } else { false } }
     }
 
     // MARK: EmbeddingProvider

@@ -106,3 +106,38 @@ struct InvalidationOutboxTests {
         #expect(outbox.count == 0)
     }
 }
+
+/// What a caller can make the semantic layer embed is bounded: a message over `maximumQueryBytes` is exact-only.
+@Suite("Semantic query bound")
+struct SemanticQueryBoundTests {
+    final class CountingEmbedder: EmbeddingProvider, Sendable {
+        let base = HashingEmbeddingProvider(dimension: 64)
+        let texts = LockedState(0)
+        var model: String { self.base.model }
+        var dimension: Int { self.base.dimension }
+        func embed(_ texts: [String]) async throws -> [[Float]] {
+            self.texts.withLock { $0 += texts.count }
+            return try await self.base.embed(texts)
+        }
+    }
+
+    @Test func aMessageOverTheBoundIsNeverEmbedded() async throws {
+        let embedder = CountingEmbedder()
+        var configuration = CacheConfiguration()
+        configuration.layers = [CacheLayer(backend: InMemoryCacheBackend())]
+        var semantic = SemanticLayer(index: InMemorySemanticIndex(dimension: 64), embedder: embedder, threshold: 0.5)
+        semantic.maximumQueryBytes = 100
+        configuration.semantic = semantic
+        configuration.logger.logLevel = .critical
+        let cache = MultiLayerCache(configuration: configuration)
+        let upstream = EchoCompletionProvider()
+        let long = String(repeating: "a long preamble shared by many prompts ", count: 10)
+        _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(long + "first")], temperature: 0), upstream: upstream)
+        let other = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(long + "second")], temperature: 0), upstream: upstream)
+        #expect(other.outcome.source == .miss, "two long prompts that share a preamble must not match")
+        #expect(embedder.texts.withLock { $0 } == 0)
+        #expect(try await cache.completion(for: ChatRequest(model: "m", messages: [.user(long + "first")], temperature: 0), upstream: upstream).outcome.source == .hitL1)
+        _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user("short question")], temperature: 0), upstream: upstream)
+        #expect(embedder.texts.withLock { $0 } >= 1, "a short question is embedded as before")
+    }
+}

@@ -64,6 +64,10 @@ public struct SemanticLayer: Sendable {
     /// Serve a semantic match only when its stored question has the same numbers as the query ("price of product
     /// 123" never answers "price of product 456", however close their embeddings). Default true.
     public var numbersMustMatch: Bool
+    /// The longest query text (the last user message) that is embedded, in UTF-8 bytes. A longer message is looked
+    /// up and stored exactly only: embedding it would cost without bound and, past the model's window (256 tokens,
+    /// about 1,000 characters, for all-MiniLM-L6-v2), match on its first part alone. Default 4,096.
+    public var maximumQueryBytes: Int = 4096
 
     public init(
         index: any SemanticIndex,

@@ -203,7 +203,10 @@ public final class MultiLayerCache: Service, Sendable {
     private func prepareStore(_ lookup: inout CacheLookup, for request: ChatRequest, in scope: CacheScope) {
         let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
         lookup.queryText = query?.text ?? request.lastUserText
-        if let query { lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil) }
+        // A query past the semantic layer's bound is exact-only (never embedded, never matched on a prefix).
+        if let query, let semantic = self.configuration.semantic, query.text.utf8.count <= semantic.maximumQueryBytes {
+            lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
+        }
     }
 
     func semanticLookup(

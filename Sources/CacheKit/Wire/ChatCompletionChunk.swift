@@ -141,8 +141,8 @@ extension ChatResponse {
                 var message = messages[index] ?? [:]
                 if message["role"] == nil { message["role"] = "assistant" }
                 if let calls = toolCalls[index] {
-                    message["tool_calls"] = .array(calls.keys.sorted().map { key in
-                        var call = calls[key]!
+                    message["tool_calls"] = .array(calls.sorted { $0.key < $1.key }.map { entry in
+                        var call = entry.value
                         call["index"] = nil
                         return .object(call)
                     })
