@@ -179,8 +179,9 @@ final class EmbeddingJob: Sendable {
             if case .running(let continuation) = phase { return continuation }
             return nil
         }
-        continuation?.resume(returning: vectors)
+        // The slot is free before the caller sees the result.
         self.release()
+        continuation?.resume(returning: vectors)
     }
 
     /// The caller is cancelled: resumed at once; a call not yet computing gives its slot back now.
@@ -200,7 +201,7 @@ final class EmbeddingJob: Sendable {
                 return (nil, false)
             }
         }
-        continuation?.resume(throwing: CancellationError())
         if releaseNow { self.release() }
+        continuation?.resume(throwing: CancellationError())
     }
 }

@@ -98,7 +98,14 @@ public final class CacheProxy: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-        router.get("/stats") { _, _ in Self.json(.ok, StatisticsJSON.encode(self.cache.statistics())) }
+        router.get("/stats") { _, _ in
+            var stats = StatisticsJSON.encode(self.cache.statistics())
+            if case .object(var members) = stats {
+                members["pending_invalidations"] = .number(Double(self.cache.pendingInvalidations))
+                stats = .object(members)
+            }
+            return Self.json(.ok, stats)
+        }
         router.get("/dashboard") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }

@@ -159,6 +159,7 @@ struct ServerTests {
             let stats = try await HTTP.send(base.appendingPathComponent("stats"))
             #expect(stats.status == 200)
             #expect(stats.json["requests"] as? Int == 3 && stats.json["hits"] as? Int == 2 && stats.json["upstream_calls"] as? Int == 1)
+            #expect(stats.json["pending_invalidations"] as? Int == 0)
             let dashboard = try await HTTP.send(base.appendingPathComponent("dashboard"))
             let page = String(decoding: dashboard.body, as: UTF8.self)
             #expect(dashboard.headers["content-type"]?.hasPrefix("text/html") == true)

@@ -141,3 +141,35 @@ struct SemanticQueryBoundTests {
         #expect(embedder.texts.withLock { $0 } >= 1, "a short question is embedded as before")
     }
 }
+
+/// The outbox survives a restart when it has a file: a new cache over the same layers still withholds the stale
+/// entry and applies the invalidation when the layer is back.
+@Suite("Durable invalidation outbox")
+struct DurableOutboxTests {
+    @Test func pendingInvalidationsSurviveARestart() async throws {
+        let path = "/tmp/ck-outbox-\(UInt32.random(in: 0...UInt32.max)).json"
+        let shared = FaultInjectingCacheBackend(InMemoryCacheBackend(name: "shared"))
+        func cache() -> MultiLayerCache {
+            var configuration = CacheConfiguration()
+            configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(name: "local")), CacheLayer(backend: shared, options: .init(isShared: true))]
+            configuration.invalidationOutboxPath = path
+            configuration.logger.logLevel = .critical
+            return MultiLayerCache(configuration: configuration)
+        }
+        let upstream = InvalidationOutboxTests.VersionedUpstream()
+        let request = ChatRequest(model: "m", messages: [.user("price")], temperature: 0)
+        let first = cache()
+        _ = try await first.completion(for: request, control: CacheControl(tags: ["prices"]), upstream: upstream)
+        upstream.version.withLock { $0 = 2 }
+        shared.inject(.fail)
+        #expect(try await first.invalidate(.tag("prices")).pendingNames == ["shared"])
+
+        // The process ends; the layer comes back still holding the old answer; a new process starts.
+        shared.inject(.none)
+        let second = cache()
+        #expect(second.pendingInvalidations == 1, "the pending invalidation was forgotten by the restart")
+        #expect(try await second.completion(for: request, upstream: upstream).response.text == "v2: price")
+        #expect(await second.retryPendingInvalidations() == 0)
+        #expect(cache().pendingInvalidations == 0, "the file was not updated once applied")
+    }
+}

@@ -48,6 +48,10 @@ public struct CacheConfiguration: Sendable {
     /// The most background refreshes (stale-while-revalidate) running at once; past it, no refresh is started and
     /// the stale answer keeps being served until its window ends. Default 64.
     public var maximumBackgroundRefreshes: Int
+    /// A file that keeps the invalidations not yet applied everywhere (the outbox), so a restart does not forget
+    /// them: loaded when the cache is made, rewritten (atomically) whenever it changes. Default `nil`: kept in memory,
+    /// so a pending invalidation is lost if the process ends before a layer that missed it comes back.
+    public var invalidationOutboxPath: String? = nil
 
     public init(
         layers: [CacheLayer] = [],

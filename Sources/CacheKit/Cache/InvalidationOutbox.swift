@@ -74,10 +74,67 @@ final class InvalidationOutbox: Sendable {
     private let state = LockedState(State())
     let initialBackoff: Duration
     let maximumBackoff: Duration
+    /// Where the pending invalidations are kept across restarts, with the layer names that map destinations.
+    private let file: (path: String, layerNames: [String])?
 
-    init(initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(1)) {
+    init(initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(1), file: (path: String, layerNames: [String])? = nil) {
         self.initialBackoff = initialBackoff
         self.maximumBackoff = maximumBackoff
+        self.file = file
+    }
+
+    /// Loads the file's pending invalidations (all due now). Returns an error text when the file exists but cannot
+    /// be read as an outbox; a missing file is an empty outbox.
+    func load(now: ContinuousClock.Instant = .now) -> String? {
+        guard let file = self.file else { return nil }
+        guard let bytes = OutboxFile.contents(of: file.path) else { return nil }
+        guard let list = (try? JSONValue(parsing: bytes))?["pending"]?.arrayValue else { return "\(file.path) is not an outbox file" }
+        var loaded: [Pending] = []
+        for item in list {
+            guard let target = item["event"].flatMap({ try? InvalidationEvent(json: $0.canonicalBytes()) })?.target,
+                let at = item["at"]?.intValue, let names = item["destinations"]?.arrayValue?.compactMap(\.stringValue)
+            else { return "\(file.path) holds an entry that is not a pending invalidation" }
+            var destinations: Set<InvalidationDestination> = []
+            for name in names {
+                switch name {
+                case "semantic": destinations.insert(.semantic)
+                case "bus": destinations.insert(.bus)
+                default:
+                    // A layer by name: the configuration may have changed since the file was written.
+                    if name.hasPrefix("layer:"), let index = file.layerNames.firstIndex(of: String(name.dropFirst(6))) {
+                        destinations.insert(.layer(index))
+                    }
+                }
+            }
+            if !destinations.isEmpty {
+                loaded.append(Pending(id: 0, target: target, at: CacheTime(millisecondsSinceEpoch: Int64(at)), destinations: destinations, attempts: 0, nextAttempt: now))
+            }
+        }
+        self.state.withLock { state in
+            for var pending in loaded {
+                state.nextID += 1
+                pending.id = state.nextID
+                state.pending[pending.id] = pending
+            }
+        }
+        return nil
+    }
+
+    /// Rewrites the file from `state` (under the lock, so writes never interleave).
+    private func persist(_ state: State) {
+        guard let file = self.file else { return }
+        let items: [JSONValue] = state.pending.values.sorted { $0.id < $1.id }.map { pending in
+            let names: [JSONValue] = pending.destinations.map { destination in
+                switch destination.base {
+                case .layer(let index): .string("layer:" + (file.layerNames.indices.contains(index) ? file.layerNames[index] : "\(index)"))
+                case .semantic: "semantic"
+                case .bus: "bus"
+                }
+            }
+            let event = (try? JSONValue(parsing: InvalidationEvent(origin: "outbox", target: pending.target).jsonBytes())) ?? .null
+            return ["event": event, "at": .number(Double(pending.at.millisecondsSinceEpoch)), "destinations": .array(names)]
+        }
+        OutboxFile.replace(file.path, with: JSONValue.object(["pending": .array(items)]).canonicalBytes())
     }
 
     /// Records `target` (made at `at`) as missing in `destinations`.
@@ -87,6 +144,7 @@ final class InvalidationOutbox: Sendable {
             state.nextID += 1
             state.pending[state.nextID] = Pending(
                 id: state.nextID, target: target, at: at, destinations: destinations, attempts: 0, nextAttempt: now + self.initialBackoff)
+            self.persist(state)
         }
     }
 
@@ -124,15 +182,58 @@ final class InvalidationOutbox: Sendable {
             pending.destinations.subtract(succeeded)
             if pending.destinations.isEmpty {
                 state.pending[id] = nil
+                self.persist(state)
                 return
             }
             pending.attempts += 1
             let backoff = self.initialBackoff * Double(1 << min(pending.attempts, 16))
             pending.nextAttempt = now + min(backoff, self.maximumBackoff)
             state.pending[id] = pending
+            if !succeeded.isEmpty { self.persist(state) }
         }
     }
 
     /// The earliest time a retry is due, if any is pending.
     var nextDue: ContinuousClock.Instant? { self.state.withLock { $0.pending.values.map(\.nextAttempt).min() } }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whole-file reads and atomic rewrites (write a temporary file, fsync, rename) for the outbox, without Foundation.
+enum OutboxFile {
+    static func contents(of path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer.prefix(count)
+            if bytes.count > 64 << 20 { return nil }
+        }
+        return bytes
+    }
+
+    static func replace(_ path: String, with bytes: [UInt8]) {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + offset }, bytes.count - offset) }
+            guard written > 0 else { break }
+            offset += written
+        }
+        fsync(descriptor)
+        close(descriptor)
+        if offset == bytes.count { rename(temporary, path) } else { unlink(temporary) }
+    }
 }

@@ -41,7 +41,7 @@ public final class MultiLayerCache: Service, Sendable {
     /// after it (see `removeEverywhere`).
     let backfillWindows = LockedState(BackfillWindows())
     /// Invalidations a layer or the bus has not applied yet: retried by `run()`, and fencing reads until applied.
-    let outbox = InvalidationOutbox()
+    let outbox: InvalidationOutbox
 
     struct BackfillWindows {
         var epoch: UInt64 = 0
@@ -65,6 +65,10 @@ public final class MultiLayerCache: Service, Sendable {
             metricsPrefix: configuration.metricsPrefix
         )
         self.flights = SingleFlight(limit: max(1, configuration.maximumInFlightCalls))
+        self.outbox = InvalidationOutbox(file: configuration.invalidationOutboxPath.map { ($0, configuration.layers.map(\.name)) })
+        if let problem = self.outbox.load() {
+            configuration.logger.error("the invalidation outbox could not be read; pending invalidations may be lost", metadata: ["problem": "\(problem)"])
+        }
     }
 
     /// A snapshot of the statistics.
