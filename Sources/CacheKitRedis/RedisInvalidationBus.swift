@@ -126,7 +126,8 @@ enum BusMessage {
 ///
 /// - Invariant (why `@unchecked Sendable` is sound): `connection` is read and written under `lock`; the thread is
 ///   the only user of the connection's context except `shutdownSocket()`, which only shuts the socket down to
-///   unblock the thread's read (a thread-safe system call), and `stopped` is read under `lock`.
+///   unblock the thread's read (a thread-safe system call) and is called under `lock`, where the thread also closes
+///   the connection; `stopped` is read under `lock`.
 final class Subscriber: @unchecked Sendable {
     private let configuration: RedisConfiguration
     private let options: RedisInvalidationBus.Options
@@ -167,11 +168,12 @@ final class Subscriber: @unchecked Sendable {
     }
 
     func stop() {
-        let connection = self.lock.withLock { state -> RedisConnection? in
+        // Under the lock: the loop closes (and frees) the connection under the same lock, so the socket is never
+        // shut down after its context was freed (ThreadSanitizer found that race when stop() called it outside).
+        self.lock.withLock { state in
             state.stopped = true
-            return state.connection
+            state.connection?.shutdownSocket()
         }
-        connection?.shutdownSocket()
         self.threads.submit {}  // the loop exits; shutdown joins nothing from inside
     }
 
