@@ -64,6 +64,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Serve requests without an API key, in the tenant \"anonymous\", with OPENAI_API_KEY upstream.")
     var allowAnonymous = false
 
+    @Option(help: "The file that keeps invalidations a layer missed across restarts (default: invalidation-outbox.json beside the tenant secret).")
+    var outboxFile: String?
+
     @Option(help: "Idle connection timeout in seconds (also the time allowed to send a request head).")
     var idleTimeout = 60
 
@@ -82,6 +85,10 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var configuration = try self.layers.configuration(logLevel: level)
         configuration.logger = logger
+        // Invalidations a layer missed survive a restart of the proxy (the outbox file beside the tenant secret).
+        let stateDirectory = environment["CACHEKIT_STATE_DIR"] ?? ((environment["HOME"] ?? ".") + "/.local/state/cachekit")
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        configuration.invalidationOutboxPath = self.outboxFile ?? stateDirectory + "/invalidation-outbox.json"
         try await LayerOptions.preflight(configuration)
         let cache = MultiLayerCache(configuration: configuration)
         var upstreamConfiguration = OpenAIConfiguration.fromEnvironment(environment)

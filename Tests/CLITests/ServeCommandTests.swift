@@ -47,6 +47,7 @@ struct ServeCommandTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
         let secret = try String(contentsOfFile: secretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(secret.count == 64 && !first.log.contains(secret))
+        #expect(FileManager.default.fileExists(atPath: state + "/invalidation-outbox.json") == false, "nothing pending, nothing written")
         let second = try Self.serveOnce([], environment: environment)
         #expect(second.healthy)
         #expect(try String(contentsOfFile: secretFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == secret, "the secret is reused")

@@ -134,7 +134,7 @@ ensure_pgserver() {
   PG_HOME="$CACHEKIT_STATE_DIR/pgserver-$PGSERVER_VERSION"
   PG_BIN="$PG_HOME/pgserver/pginstall/bin"
   [ -x "$PG_BIN/postgres" ] && return 0
-  log "fetching $wheel from PyPI (PostgreSQL 16 + pgvector binaries, about 14 MB, once)"
+  log "fetching $wheel from PyPI (PostgreSQL 16 + pgvector binaries, about 11 MB, once)"
   local download="$CACHEKIT_STATE_DIR/downloads"
   mkdir -p "$download" "$PG_HOME"
   python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$download" "$wheel"
