@@ -13,7 +13,10 @@ let package = Package(
         .executableTarget(name: "FuzzModelFiles", dependencies: ["FuzzSupport", .product(name: "CacheKitEmbeddings", package: "CacheKit")]),
         .executableTarget(
             name: "FuzzModelFolder",
-            dependencies: ["FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitEmbeddings", package: "CacheKit")]
+            dependencies: [
+                "FuzzSupport", .product(name: "CacheKit", package: "CacheKit"), .product(name: "CacheKitEmbeddings", package: "CacheKit"),
+                .product(name: "CacheKitTesting", package: "CacheKit"),
+            ]
         ),
         .executableTarget(
             name: "FuzzUpstream",

@@ -140,34 +140,9 @@ struct SafeTensorsTests {
 /// A model folder is input too: nothing in it may end the process or make the encoder read outside its weights.
 @Suite("Hostile model folders")
 struct HostileModelFolderTests {
-    /// A complete 1-layer BERT of hidden size 4 with zero weights, and the given vocab.txt.
+    /// A complete 1-layer BERT of hidden size 4 with zero weights (`TinyBertModel`), and the given vocab.txt.
     static func tinyModel(vocabulary: String) throws -> String {
-        var shapes: [(String, [Int])] = [
-            ("embeddings.word_embeddings.weight", [5, 4]), ("embeddings.position_embeddings.weight", [8, 4]),
-            ("embeddings.token_type_embeddings.weight", [2, 4]), ("embeddings.LayerNorm.weight", [4]), ("embeddings.LayerNorm.bias", [4]),
-        ]
-        for name in ["query", "key", "value"] {
-            shapes.append(("encoder.layer.0.attention.self.\(name).weight", [4, 4]))
-            shapes.append(("encoder.layer.0.attention.self.\(name).bias", [4]))
-        }
-        let rest: [(String, [Int])] = [
-            ("encoder.layer.0.attention.output.dense.weight", [4, 4]), ("encoder.layer.0.attention.output.dense.bias", [4]),
-            ("encoder.layer.0.attention.output.LayerNorm.weight", [4]), ("encoder.layer.0.attention.output.LayerNorm.bias", [4]),
-            ("encoder.layer.0.intermediate.dense.weight", [8, 4]), ("encoder.layer.0.intermediate.dense.bias", [8]),
-            ("encoder.layer.0.output.dense.weight", [4, 8]), ("encoder.layer.0.output.dense.bias", [4]),
-            ("encoder.layer.0.output.LayerNorm.weight", [4]), ("encoder.layer.0.output.LayerNorm.bias", [4]),
-        ]
-        shapes += rest
-        var header: [String: JSONValue] = [:]
-        var offset = 0
-        for (name, shape) in shapes {
-            let bytes = shape.reduce(4, *)
-            header[name] = ["dtype": "F32", "shape": .array(shape.map { .number(Double($0)) }), "data_offsets": [.number(Double(offset)), .number(Double(offset + bytes))]]
-            offset += bytes
-        }
-        let headerBytes = JSONValue.object(header).canonicalBytes()
-        let file = withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Array($0) } + headerBytes + [UInt8](repeating: 0, count: offset)
-        let directory = try SafeTensorsTests().folder(safetensors: file)
+        let directory = try SafeTensorsTests().folder(safetensors: TinyBertModel.weights())
         FileManager.default.createFile(atPath: directory + "/vocab.txt", contents: Data(vocabulary.utf8))
         return directory
     }

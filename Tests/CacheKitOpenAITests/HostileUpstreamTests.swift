@@ -11,12 +11,7 @@ import Testing
 struct HostileUpstreamTests {
     init() throws { try FakeOpenAI.post("/_reset", "{}") }
 
-    func cache() -> MultiLayerCache {
-        var configuration = CacheConfiguration()
-        configuration.layers = [.memory()]
-        configuration.logger.logLevel = .critical
-        return MultiLayerCache(configuration: configuration)
-    }
+    func cache() -> MultiLayerCache { FakeOpenAI.memoryCache() }
 
     func request(_ text: String, stream: Bool = false) -> ChatRequest {
         ChatRequest(model: "gpt-4o-mini", messages: [.user(text)], temperature: 0, stream: stream)

@@ -37,6 +37,14 @@ enum FakeOpenAI {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// A cache with one memory layer, quiet logs.
+    static func memoryCache() -> MultiLayerCache {
+        var configuration = CacheConfiguration()
+        configuration.layers = [.memory()]
+        configuration.logger.logLevel = .critical
+        return MultiLayerCache(configuration: configuration)
+    }
+
     static func client(logger: Logger = Logger(label: "test"), timeout: Duration = .seconds(10)) -> OpenAIClient {
         OpenAIClient(
             configuration: OpenAIConfiguration(
@@ -67,12 +75,7 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 struct OpenAIClientTests {
     init() throws { try FakeOpenAI.post("/_reset", "{}") }
 
-    func cache() -> MultiLayerCache {
-        var configuration = CacheConfiguration()
-        configuration.layers = [.memory()]
-        configuration.logger.logLevel = .critical
-        return MultiLayerCache(configuration: configuration)
-    }
+    func cache() -> MultiLayerCache { FakeOpenAI.memoryCache() }
 
     func request(_ text: String, tools: Bool = false, reasoning: Bool = false) -> ChatRequest {
         var request = ChatRequest(model: "gpt-4o-mini", messages: [.system("Be brief."), .user(text)], temperature: 0)

@@ -1,37 +1,12 @@
 import CacheKit
 @_spi(Fuzzing) import CacheKitEmbeddings
+import CacheKitTesting
 import Foundation
 import FuzzSupport
 
-/// A tiny valid model (hidden size 4, one layer, 5 tokens) that the fuzzer's config.json and vocab.txt meet, so
-/// both reach past the first checks; a third section, when given, replaces the weights.
-let tinyWeights: [UInt8] = {
-    var shapes: [(String, [Int])] = [
-        ("embeddings.word_embeddings.weight", [5, 4]), ("embeddings.position_embeddings.weight", [8, 4]),
-        ("embeddings.token_type_embeddings.weight", [2, 4]), ("embeddings.LayerNorm.weight", [4]), ("embeddings.LayerNorm.bias", [4]),
-    ]
-    for name in ["query", "key", "value"] {
-        shapes.append(("encoder.layer.0.attention.self.\(name).weight", [4, 4]))
-        shapes.append(("encoder.layer.0.attention.self.\(name).bias", [4]))
-    }
-    let rest: [(String, [Int])] = [
-        ("encoder.layer.0.attention.output.dense.weight", [4, 4]), ("encoder.layer.0.attention.output.dense.bias", [4]),
-        ("encoder.layer.0.attention.output.LayerNorm.weight", [4]), ("encoder.layer.0.attention.output.LayerNorm.bias", [4]),
-        ("encoder.layer.0.intermediate.dense.weight", [8, 4]), ("encoder.layer.0.intermediate.dense.bias", [8]),
-        ("encoder.layer.0.output.dense.weight", [4, 8]), ("encoder.layer.0.output.dense.bias", [4]),
-        ("encoder.layer.0.output.LayerNorm.weight", [4]), ("encoder.layer.0.output.LayerNorm.bias", [4]),
-    ]
-    shapes += rest
-    var header: [String: JSONValue] = [:]
-    var offset = 0
-    for (name, shape) in shapes {
-        let bytes = shape.reduce(4, *)
-        header[name] = ["dtype": "F32", "shape": .array(shape.map { .number(Double($0)) }), "data_offsets": [.number(Double(offset)), .number(Double(offset + bytes))]]
-        offset += bytes
-    }
-    let encoded = JSONValue.object(header).canonicalBytes()
-    return withUnsafeBytes(of: UInt64(encoded.count).littleEndian) { Array($0) } + encoded + [UInt8](repeating: 0x3c, count: offset)
-}()
+/// The tiny valid model's weights (CacheKitTesting), which the fuzzer's config.json and vocab.txt meet, so both
+/// reach past the first checks; a third section, when given, replaces them.
+let tinyWeights = TinyBertModel.weights(filledWith: 0.01)
 
 /// Any bytes as a model folder: sections separated by 0xFF 0x00 are config.json, vocab.txt and (optionally)
 /// model.safetensors. Never a crash; a model that loads embeds a text into exactly `dimension` numbers.
