@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Where an invalidation must be applied: an exact layer (by index), the semantic index, or the invalidation bus.
 public struct InvalidationDestination: Sendable, Hashable, CustomStringConvertible {
     enum Base: Sendable, Hashable {
@@ -72,6 +74,9 @@ final class InvalidationOutbox: Sendable {
     }
 
     private let state = LockedState(State())
+    /// How many invalidations are pending, readable without the lock: the read path checks it on every hit and
+    /// takes the lock only when something is pending. Stored (releasing) under the lock after every change.
+    private let pendingCount = Atomic<Int>(0)
     let initialBackoff: Duration
     let maximumBackoff: Duration
     /// Where the pending invalidations are kept across restarts, with the layer names that map destinations.
@@ -116,6 +121,7 @@ final class InvalidationOutbox: Sendable {
                 pending.id = state.nextID
                 state.pending[pending.id] = pending
             }
+            self.pendingCount.store(state.pending.count, ordering: .releasing)
         }
         return nil
     }
@@ -144,17 +150,21 @@ final class InvalidationOutbox: Sendable {
             state.nextID += 1
             state.pending[state.nextID] = Pending(
                 id: state.nextID, target: target, at: at, destinations: destinations, attempts: 0, nextAttempt: now + self.initialBackoff)
+            self.pendingCount.store(state.pending.count, ordering: .releasing)
             self.persist(state)
         }
     }
 
     /// How many invalidations still miss a destination.
-    var count: Int { self.state.withLock { $0.pending.count } }
+    var count: Int { self.pendingCount.load(ordering: .acquiring) }
 
     /// Whether an entry read from `destination` under `key` must not be served: a pending invalidation that this
     /// destination lacks names it, and the entry was created at or before that invalidation.
     func blocks(_ entry: CacheEntry, key: CacheKey, in destination: InvalidationDestination) -> Bool {
-        self.state.withLock { state in
+        // The common case, nothing pending, costs one atomic load: an invalidation stores the count before it
+        // returns, so a read that starts after it sees it.
+        guard self.pendingCount.load(ordering: .acquiring) > 0 else { return false }
+        return self.state.withLock { state in
             guard !state.pending.isEmpty else { return false }
             return state.pending.values.contains { pending in
                 pending.destinations.contains(destination) && entry.createdAt <= pending.at && Self.names(pending.target, entry, key)
@@ -182,6 +192,7 @@ final class InvalidationOutbox: Sendable {
             pending.destinations.subtract(succeeded)
             if pending.destinations.isEmpty {
                 state.pending[id] = nil
+                self.pendingCount.store(state.pending.count, ordering: .releasing)
                 self.persist(state)
                 return
             }
