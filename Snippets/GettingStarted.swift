@@ -9,7 +9,7 @@ let upstream = ClosureCompletionProvider { request in
 // snippet.show
 var configuration = CacheConfiguration()
 configuration.layers = [.memory()]
-let cache = MultiLayerCache(configuration: configuration)
+let cache = try MultiLayerCache(configuration: configuration)
 
 let request = ChatRequest(model: "gpt-4o-mini", messages: [.user("What is the capital of France?")], temperature: 0)
 for _ in 0..<2 {

@@ -15,9 +15,9 @@ let config = ConfigReader(providers: [
 var configuration = try CacheConfiguration(config: config.scoped(to: "cache"))
 configuration.layers = [.memory(try MemoryCacheBackend.Configuration(config: config.scoped(to: "memory")))]
 if config.string(forKey: "redis.url", isSecret: true) != nil {
-    configuration.layers.append(.redis(try RedisConfiguration(config: config.scoped(to: "redis"))))
+    configuration.layers.append(.redis(client: RedisClient(configuration: try .init(config: config.scoped(to: "redis")))))
 }
 // A malformed value ("eight" for REDIS_POOL_SIZE, a negative timeout) throws CacheError naming the key.
 // snippet.hide
-return MultiLayerCache(configuration: configuration)
+return try MultiLayerCache(configuration: configuration)
 }

@@ -38,6 +38,22 @@ public final class CacheInvalidator: Sendable {
     private let logger: Logger
     private let totals = LockedState(Totals())
 
+    /// An invalidator with the rules the cache was built with (`CacheConfiguration.writeRules`): the time rules
+    /// and event rules are given once, in the configuration.
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` when the cache's `writeRules` are not `InvalidationRules`.
+    public convenience init(cache: MultiLayerCache, logger: Logger = Logger(label: "cachekit.invalidation")) throws(CacheError) {
+        guard let rules = cache.configuration.writeRules as? InvalidationRules else {
+            throw CacheError(
+                .invalidConfiguration,
+                "writeRules: the cache was built without InvalidationRules; set configuration.writeRules, or pass the event rules with init(cache:rules:)"
+            )
+        }
+        self.init(cache: cache, rules: rules, logger: logger)
+    }
+
+    /// An invalidator with event rules of its own, for a cache whose configuration has no `InvalidationRules`
+    /// (event rules only; time rules act when answers are stored, so they belong in `CacheConfiguration.writeRules`).
     public init(cache: MultiLayerCache, rules: InvalidationRules, logger: Logger = Logger(label: "cachekit.invalidation")) {
         self.cache = cache
         self.rules = rules

@@ -48,7 +48,7 @@ public struct EventRule: Sendable, Hashable {
     /// Tag templates: every entry carrying one of the resulting tags is removed from every layer.
     public var tags: [String]
     /// Query-text glob templates: matching entries of the event's scope are removed (O(n) scans, see
-    /// `ContentRemovable`); use tags where you can.
+    /// `CacheStore.removeAll(in:where:)`); use tags where you can.
     public var patterns: [String]
 
     public init(event: String, tags: [String] = [], patterns: [String] = []) {
@@ -82,6 +82,16 @@ public struct InvalidationRules: Sendable, CacheWriteRules {
     public init(timeRules: [TimeRule] = [], eventRules: [EventRule] = []) {
         self.timeRules = timeRules
         self.eventRules = eventRules
+    }
+
+    /// The namespaces the time rules name (`.namespace`, `.queryInNamespace`).
+    public var namespaces: Set<String> {
+        Set(self.timeRules.compactMap { rule in
+            switch rule.match {
+            case .namespace(let namespace), .queryInNamespace(_, let namespace): namespace
+            default: nil
+            }
+        })
     }
 
     public func apply(to control: inout CacheControl, queryText: String?, scope: CacheScope) {

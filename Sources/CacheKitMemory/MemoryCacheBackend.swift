@@ -11,7 +11,8 @@ import ServiceLifecycle
 /// - Expiry: an entry is never returned past its `staleUntil`; `run()` sweeps expired entries in small batches.
 /// - Threading: every operation takes one `pthread` mutex briefly; there is no actor hop. A hit under S3-FIFO only
 ///   bumps a counter (no list surgery).
-public final class MemoryCacheBackend: CacheBackend, LocallyClearable, ContentRemovable, Service {
+public final class MemoryCacheBackend: CacheBackend {
+    public var capabilities: CacheCapabilities { [.contentRemoval, .localClearing, .backgroundWork] }
     /// The eviction policy.
     public struct EvictionPolicy: Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Base: Sendable, Hashable { case s3fifo, lru }
@@ -111,7 +112,7 @@ public final class MemoryCacheBackend: CacheBackend, LocallyClearable, ContentRe
         self.state.withLock { store in store.removeAll { $0.scopeID == scope.id } }
     }
 
-    /// Scans every entry under the lock (O(n)); see `ContentRemovable`.
+    /// Scans every entry under the lock (O(n)); see `CacheStore.removeAll(in:where:)`.
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
         self.state.withLock { store in store.removeAll { key, entry in key.scopeID == scope.id && predicate(entry) } }
     }

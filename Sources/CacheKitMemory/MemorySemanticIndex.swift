@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// - Expiry: records past `staleUntil` are skipped by searches and dropped by `sweep()`, which `run()` calls.
 /// - Threading: one `pthread` mutex; a search holds it for one partition's scan.
 /// - Refuses vectors of the wrong dimension, with NaN or infinity, or of zero length (`CacheError.invalidVector`).
-public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service {
+public final class MemorySemanticIndex: SemanticIndex {
+    public var capabilities: CacheCapabilities { [.contentRemoval, .localClearing, .backgroundWork] }
     /// Configuration with documented defaults.
     public struct Configuration: Sendable {
         /// The vector dimension (384 for all-MiniLM-L6-v2). Required.
@@ -91,9 +92,14 @@ public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service
         self.state.withLock { store in store.removeAll { partition, _, _ in partition.scopeID == scope.id } }
     }
 
-    /// Scans every record under the lock (O(n)); see `ContentRemovable`.
+    /// Scans every record under the lock (O(n)).
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
         self.state.withLock { store in store.removeAll { partition, entry, _ in partition.scopeID == scope.id && predicate(entry) } }
+    }
+
+    /// Drops every record (the index is local to this process).
+    public func removeAllLocal() async throws -> Int {
+        self.state.withLock { store in store.removeAll { _, _, _ in true } }
     }
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {
@@ -123,7 +129,7 @@ public final class MemorySemanticIndex: SemanticIndex, ContentRemovable, Service
 
 extension SemanticLayer {
     /// A semantic layer over a `MemorySemanticIndex` of the embedder's dimension.
-    public static func memorySemantic(
+    public static func memory(
         embedder: any EmbeddingProvider,
         threshold: Float = 0.9,
         maximumRecords: Int = 100_000,

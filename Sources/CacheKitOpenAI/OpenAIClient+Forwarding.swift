@@ -6,9 +6,9 @@ extension OpenAIClient {
         /// The key as the caller presented it.
         public var key: String
         /// How it is sent: `Authorization: Bearer` (default) or Azure's `api-key` header.
-        public var authorization: OpenAIConfiguration.Authorization
+        public var authorization: OpenAIClient.Configuration.Authorization
 
-        public init(key: String, authorization: OpenAIConfiguration.Authorization = .bearer) {
+        public init(key: String, authorization: OpenAIClient.Configuration.Authorization = .bearer) {
             self.key = key
             self.authorization = authorization
         }

@@ -1,103 +1,105 @@
 import CacheKit
 import Logging
 
-/// How to reach an OpenAI-compatible server, with documented defaults.
-public struct OpenAIConfiguration: Sendable, CustomStringConvertible {
-    /// How the API key is sent.
-    public struct Authorization: Sendable, Hashable {
-        fileprivate let header: String
-        fileprivate let bearer: Bool
-        /// `Authorization: Bearer <key>` (OpenAI, vLLM, Ollama, LiteLLM, llama.cpp server). The default.
-        public static let bearer = Authorization(header: "Authorization", bearer: true)
-        /// `api-key: <key>` (Azure OpenAI).
-        public static let azureAPIKey = Authorization(header: "api-key", bearer: false)
-    }
+extension OpenAIClient {
+    /// How to reach an OpenAI-compatible server, with documented defaults.
+    public struct Configuration: Sendable, CustomStringConvertible {
+        /// How the API key is sent.
+        public struct Authorization: Sendable, Hashable {
+            fileprivate let header: String
+            fileprivate let bearer: Bool
+            /// `Authorization: Bearer <key>` (OpenAI, vLLM, Ollama, LiteLLM, llama.cpp server). The default.
+            public static let bearer = Authorization(header: "Authorization", bearer: true)
+            /// `api-key: <key>` (Azure OpenAI).
+            public static let azureAPIKey = Authorization(header: "api-key", bearer: false)
+        }
 
-    /// The API root, e.g. `https://api.openai.com/v1` (default) or an Azure deployment URL.
-    public var baseURL: String
-    /// The API key. Never logged or printed.
-    public var apiKey: String?
-    public var authorization: Authorization
-    /// `OpenAI-Organization` and `OpenAI-Project` headers.
-    public var organization: String?
-    public var project: String?
-    /// Headers added to every request.
-    public var extraHeaders: [String: String]
-    /// Azure's `api-version` query parameter.
-    public var apiVersion: String?
-    /// Time limits. Defaults: connect 5 s, a whole non-streaming request 120 s, a stream silent for 60 s.
-    public var connectTimeout: Duration
-    public var requestTimeout: Duration
-    public var streamIdleTimeout: Duration
-    /// Retries after 429, 5xx and connection errors (never after another 4xx). Default 2.
-    public var maximumRetries: Int
-    /// The first backoff (doubled per retry, with jitter) and the longest wait honoured from `Retry-After`.
-    /// Defaults 500 ms and 30 s.
-    public var initialBackoff: Duration
-    public var maximumRetryDelay: Duration
-    /// The embedding model, its dimension and how many texts one request carries. Defaults
-    /// `text-embedding-3-small`, 1536, 2048 (OpenAI's limit).
-    public var embeddingModel: String
-    public var embeddingDimension: Int
-    /// Sends `dimensions` with embedding requests (models that support shortening). Default `false`.
-    public var sendsEmbeddingDimensions: Bool
-    public var embeddingBatchSize: Int
-    /// Concurrent connections. Default 8.
-    public var poolSize: Int
-    /// The largest response body read from the upstream, streamed or not; a larger one fails the request with
-    /// `.invalidResponse` (and is never cached). Default 32 MiB.
-    public var maximumResponseBytes: Int
+        /// The API root, e.g. `https://api.openai.com/v1` (default) or an Azure deployment URL.
+        public var baseURL: String
+        /// The API key. Never logged or printed.
+        public var apiKey: String?
+        public var authorization: Authorization
+        /// `OpenAI-Organization` and `OpenAI-Project` headers.
+        public var organization: String?
+        public var project: String?
+        /// Headers added to every request.
+        public var extraHeaders: [String: String]
+        /// Azure's `api-version` query parameter.
+        public var apiVersion: String?
+        /// Time limits. Defaults: connect 5 s, a whole non-streaming request 120 s, a stream silent for 60 s.
+        public var connectTimeout: Duration
+        public var requestTimeout: Duration
+        public var streamIdleTimeout: Duration
+        /// Retries after 429, 5xx and connection errors (never after another 4xx). Default 2.
+        public var maximumRetries: Int
+        /// The first backoff (doubled per retry, with jitter) and the longest wait honoured from `Retry-After`.
+        /// Defaults 500 ms and 30 s.
+        public var initialBackoff: Duration
+        public var maximumRetryDelay: Duration
+        /// The embedding model, its dimension and how many texts one request carries. Defaults
+        /// `text-embedding-3-small`, 1536, 2048 (OpenAI's limit).
+        public var embeddingModel: String
+        public var embeddingDimension: Int
+        /// Sends `dimensions` with embedding requests (models that support shortening). Default `false`.
+        public var sendsEmbeddingDimensions: Bool
+        public var embeddingBatchSize: Int
+        /// Concurrent connections. Default 8.
+        public var poolSize: Int
+        /// The largest response body read from the upstream, streamed or not; a larger one fails the request with
+        /// `.invalidResponse` (and is never cached). Default 32 MiB.
+        public var maximumResponseBytes: Int
 
-    public init(
-        baseURL: String = "https://api.openai.com/v1",
-        apiKey: String? = nil,
-        authorization: Authorization = .bearer,
-        organization: String? = nil,
-        project: String? = nil,
-        extraHeaders: [String: String] = [:],
-        apiVersion: String? = nil,
-        connectTimeout: Duration = .seconds(5),
-        requestTimeout: Duration = .seconds(120),
-        streamIdleTimeout: Duration = .seconds(60),
-        maximumRetries: Int = 2,
-        initialBackoff: Duration = .milliseconds(500),
-        maximumRetryDelay: Duration = .seconds(30),
-        embeddingModel: String = "text-embedding-3-small",
-        embeddingDimension: Int = 1536,
-        sendsEmbeddingDimensions: Bool = false,
-        embeddingBatchSize: Int = 2048,
-        poolSize: Int = 8,
-        maximumResponseBytes: Int = 32 << 20
-    ) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.apiKey = apiKey
-        self.authorization = authorization
-        self.organization = organization
-        self.project = project
-        self.extraHeaders = extraHeaders
-        self.apiVersion = apiVersion
-        self.connectTimeout = connectTimeout
-        self.requestTimeout = requestTimeout
-        self.streamIdleTimeout = streamIdleTimeout
-        self.maximumRetries = maximumRetries
-        self.initialBackoff = initialBackoff
-        self.maximumRetryDelay = maximumRetryDelay
-        self.embeddingModel = embeddingModel
-        self.embeddingDimension = embeddingDimension
-        self.sendsEmbeddingDimensions = sendsEmbeddingDimensions
-        self.embeddingBatchSize = embeddingBatchSize
-        self.poolSize = poolSize
-        self.maximumResponseBytes = maximumResponseBytes
-    }
+        public init(
+            baseURL: String = "https://api.openai.com/v1",
+            apiKey: String? = nil,
+            authorization: Authorization = .bearer,
+            organization: String? = nil,
+            project: String? = nil,
+            extraHeaders: [String: String] = [:],
+            apiVersion: String? = nil,
+            connectTimeout: Duration = .seconds(5),
+            requestTimeout: Duration = .seconds(120),
+            streamIdleTimeout: Duration = .seconds(60),
+            maximumRetries: Int = 2,
+            initialBackoff: Duration = .milliseconds(500),
+            maximumRetryDelay: Duration = .seconds(30),
+            embeddingModel: String = "text-embedding-3-small",
+            embeddingDimension: Int = 1536,
+            sendsEmbeddingDimensions: Bool = false,
+            embeddingBatchSize: Int = 2048,
+            poolSize: Int = 8,
+            maximumResponseBytes: Int = 32 << 20
+        ) {
+            self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            self.apiKey = apiKey
+            self.authorization = authorization
+            self.organization = organization
+            self.project = project
+            self.extraHeaders = extraHeaders
+            self.apiVersion = apiVersion
+            self.connectTimeout = connectTimeout
+            self.requestTimeout = requestTimeout
+            self.streamIdleTimeout = streamIdleTimeout
+            self.maximumRetries = maximumRetries
+            self.initialBackoff = initialBackoff
+            self.maximumRetryDelay = maximumRetryDelay
+            self.embeddingModel = embeddingModel
+            self.embeddingDimension = embeddingDimension
+            self.sendsEmbeddingDimensions = sendsEmbeddingDimensions
+            self.embeddingBatchSize = embeddingBatchSize
+            self.poolSize = poolSize
+            self.maximumResponseBytes = maximumResponseBytes
+        }
 
-    /// `OPENAI_BASE_URL` and `OPENAI_API_KEY` from `environment` (the base URL defaults to OpenAI's).
-    public static func fromEnvironment(_ environment: [String: String]) -> OpenAIConfiguration {
-        OpenAIConfiguration(baseURL: environment["OPENAI_BASE_URL"] ?? "https://api.openai.com/v1", apiKey: environment["OPENAI_API_KEY"])
-    }
+        /// `OPENAI_BASE_URL` and `OPENAI_API_KEY` from `environment` (the base URL defaults to OpenAI's).
+        public static func fromEnvironment(_ environment: [String: String]) -> OpenAIClient.Configuration {
+            OpenAIClient.Configuration(baseURL: environment["OPENAI_BASE_URL"] ?? "https://api.openai.com/v1", apiKey: environment["OPENAI_API_KEY"])
+        }
 
-    /// Never prints the API key.
-    public var description: String {
-        "OpenAIConfiguration(\(self.baseURL), key: \(self.apiKey == nil ? "none" : "set"), retries: \(self.maximumRetries))"
+        /// Never prints the API key.
+        public var description: String {
+            "OpenAIClient.Configuration(\(self.baseURL), key: \(self.apiKey == nil ? "none" : "set"), retries: \(self.maximumRetries))"
+        }
     }
 }
 
@@ -107,11 +109,11 @@ public struct OpenAIConfiguration: Sendable, CustomStringConvertible {
 /// on; proxies come from the usual environment variables (`https_proxy`, `no_proxy`). A cancelled task returns at
 /// once and its transfer is aborted (libcurl checks within about a second); the handle is then discarded.
 public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
-    public let configuration: OpenAIConfiguration
+    public let configuration: OpenAIClient.Configuration
     let pool: ConnectionPool<CurlHandle>
     let logger: Logger
 
-    public init(configuration: OpenAIConfiguration, logger: Logger = Logger(label: "cachekit.openai")) {
+    public init(configuration: OpenAIClient.Configuration, logger: Logger = Logger(label: "cachekit.openai")) {
         self.configuration = configuration
         self.logger = logger
         self.pool = ConnectionPool(

@@ -12,39 +12,45 @@ import ServiceLifecycle
 ///
 /// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
 /// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
-public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Service {
-    public let configuration: PostgresConfiguration
+public final class PGVectorSemanticIndex: SemanticIndex {
+    public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
+    /// The client the index talks through (shared with an exact layer, or its own).
+    public let client: PostgresClient
+    public var configuration: PostgresClient.Configuration { self.client.configuration }
     public let dimension: Int
     public var name: String { "\(self.configuration.name)-pgvector" }
-    let store: PostgresStore
     /// Rows this instance inserted since the planner statistics were last refreshed, and the table's row estimate
     /// then (see `refreshStatisticsIfGrown()`).
     private let growth = LockedState((inserted: 0, rowsAtRefresh: 0))
     private let clock: any CacheClock
     let table: String
 
-    /// An index in the table `<tablePrefix>_vectors_<dimension>`, created on first use.
+    /// An index on a shared client, in the table `<tablePrefix>_vectors_<dimension>`, created on first use.
     ///
     /// - Parameters:
-    ///   - configuration: the server, pool and HNSW settings.
+    ///   - client: the server, pool and HNSW settings.
     ///   - dimension: the embedding dimension (384 for all-MiniLM-L6-v2); 1...16,000.
     ///   - clock: the clock expiry is measured by.
-    ///   - logger: where connection and migration problems are logged.
-    public init(
-        configuration: PostgresConfiguration,
+    public init(client: PostgresClient, dimension: Int, clock: any CacheClock = SystemCacheClock()) {
+        precondition((1...16_000).contains(dimension), "pgvector stores 1 to 16,000 dimensions")
+        self.client = client
+        self.dimension = dimension
+        self.clock = clock
+        self.table = "\(client.configuration.tablePrefix)_vectors_\(dimension)"
+    }
+
+    /// A convenience: an index with a client of its own. Prefer one shared `PostgresClient` when an exact layer
+    /// lives on the same server.
+    public convenience init(
+        configuration: PostgresClient.Configuration,
         dimension: Int,
         clock: any CacheClock = SystemCacheClock(),
         logger: Logger = Logger(label: "cachekit.pgvector")
     ) {
-        precondition((1...16_000).contains(dimension), "pgvector stores 1 to 16,000 dimensions")
-        self.configuration = configuration
-        self.dimension = dimension
-        self.clock = clock
-        self.store = PostgresStore(configuration: configuration, logger: logger)
-        self.table = "\(configuration.tablePrefix)_vectors_\(dimension)"
+        self.init(client: PostgresClient(configuration: configuration, logger: logger), dimension: dimension, clock: clock)
     }
 
-    var migrations: [PostgresStore.Migration] {
+    var migrations: [PostgresClient.Migration] {
         let t = self.table
         return [
             .init(name: "\(t)_v1", statements: [
@@ -66,11 +72,11 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     }
 
     /// Applies the schema migrations now (otherwise the first operation does).
-    public func migrate() async throws { try await self.store.migrate(self.migrations) }
+    public func migrate() async throws { try await self.client.migrate(self.migrations) }
 
     private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
         try await self.migrate()
-        return try await self.store.execute(name, sql, parameters)
+        return try await self.client.execute(name, sql, parameters)
     }
 
     /// pgvector's binary input format: int16 dimension, int16 unused, then float4 values, all big-endian.
@@ -106,7 +112,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
         let rows = try await self.execute(
             "ck_search_\(self.table)", self.searchSQL,
             [
-                Self.vectorParameter(vector), PostgresStore.digest(query.partition.scopeID), PostgresStore.digest(query.partition.digest),
+                Self.vectorParameter(vector), PostgresClient.digest(query.partition.scopeID), PostgresClient.digest(query.partition.digest),
                 .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
             ]
         )
@@ -138,10 +144,10 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
               embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, stale_until = EXCLUDED.stale_until, tags = EXCLUDED.tags
             """,
             [
-                PostgresStore.digest(record.key.digest), PostgresStore.digest(record.partition.scopeID),
-                PostgresStore.digest(record.partition.digest), Self.vectorParameter(vector),
+                PostgresClient.digest(record.key.digest), PostgresClient.digest(record.partition.scopeID),
+                PostgresClient.digest(record.partition.digest), Self.vectorParameter(vector),
                 .binary(CacheEntryCodec.encode(record.entry)), .text(String(record.entry.staleUntil.millisecondsSinceEpoch)),
-                PostgresStore.tagsParameter(record.entry.tags),
+                PostgresClient.tagsParameter(record.entry.tags),
             ]
         )
         self.growth.withLock { $0.inserted += 1 }
@@ -149,23 +155,23 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
 
     public func remove(_ key: CacheKey) async throws -> Bool {
         try await self.migrate()
-        return try await self.store.remove(key: key, from: self.table) > 0
+        return try await self.client.remove(key: key, from: self.table) > 0
     }
 
     public func removeAll(taggedWith tag: String) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(taggedWith: tag, from: self.table)
+        return try await self.client.remove(taggedWith: tag, from: self.table)
     }
 
     public func removeAll(in scope: CacheScope) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(scope: scope, from: self.table)
+        return try await self.client.remove(scope: scope, from: self.table)
     }
 
-    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `ContentRemovable`).
+    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `CacheStore.removeAll(in:where:)`).
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(scope: scope, from: self.table, where: predicate)
+        return try await self.client.remove(scope: scope, from: self.table, where: predicate)
     }
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {
@@ -173,7 +179,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
         return try await self.execute(
             "ck_delnear_\(self.table)",
             "DELETE FROM \(self.table) WHERE scope_id = $2 AND 1 - (embedding <=> $1::vector) >= $3::float8",
-            [Self.vectorParameter(vector), PostgresStore.digest(scope.id), .text(String(Double(minimumSimilarity)))]
+            [Self.vectorParameter(vector), PostgresClient.digest(scope.id), .text(String(Double(minimumSimilarity)))]
         ).affected
     }
 
@@ -181,12 +187,12 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     public func explainSearch(_ query: SemanticQuery) async throws -> String {
         try await self.migrate()
         let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
-        let rows = try await self.store.pool.withConnection { connection in
+        let rows = try await self.client.pool.withConnection { connection in
             // A plan only: parameters are bound exactly as in `search`.
             try connection.execute(
                 "ck_explain_\(self.table)", "EXPLAIN " + self.searchSQL,
                 [
-                    Self.vectorParameter(vector), PostgresStore.digest(query.partition.scopeID), PostgresStore.digest(query.partition.digest),
+                    Self.vectorParameter(vector), PostgresClient.digest(query.partition.scopeID), PostgresClient.digest(query.partition.digest),
                     .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
                 ]
             )
@@ -198,7 +204,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     @discardableResult
     public func purgeExpired() async throws -> Int {
         try await self.migrate()
-        return try await self.store.purge(table: self.table, now: self.clock.now())
+        return try await self.client.purge(table: self.table, now: self.clock.now())
     }
 
     /// Refreshes the planner's statistics of the table (`ANALYZE`) once this instance has inserted at least 1,000
@@ -214,7 +220,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
         let (inserted, rows) = self.growth.withLock { ($0.inserted, $0.rowsAtRefresh) }
         guard force || (inserted >= 1000 && inserted >= rows / 10) else { return false }
         try await self.migrate()
-        let estimate = try await self.store.pool.withConnection { connection in
+        let estimate = try await self.client.pool.withConnection { connection in
             // The table name is CacheKit's own identifier (validated prefix + dimension), never user data.
             _ = try connection.simple("ANALYZE \(self.table)")
             return try connection.simple("SELECT reltuples::bigint FROM pg_class WHERE oid = '\(self.table)'::regclass").rows
@@ -227,30 +233,43 @@ public final class PGVectorSemanticIndex: SemanticIndex, ContentRemovable, Servi
     /// Purges expired rows and refreshes planner statistics after growth every `purgeInterval`, and checks the
     /// pool's connections, until graceful shutdown.
     public func run() async throws {
-        await self.store.maintain {
+        try await self.client.maintain {
             try await self.purgeExpired()
             do {
                 try await self.refreshStatisticsIfGrown()
             } catch {
-                self.store.logger.debug("refreshing planner statistics failed", metadata: ["error": "\(error)"])
+                self.client.logger.debug("refreshing planner statistics failed", metadata: ["error": "\(error)"])
             }
         }
     }
 
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.store.pool.counters }
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
 }
 
 extension SemanticLayer {
-    /// A semantic layer over pgvector, sized to the embedder's dimension.
+    /// A semantic layer over pgvector on a shared client, sized to the embedder's dimension. The index is shared by
+    /// every instance (`isShared`).
     public static func pgvector(
-        _ configuration: PostgresConfiguration,
+        client: PostgresClient,
         embedder: any EmbeddingProvider,
         threshold: Float = 0.9,
         timeout: Duration? = nil
     ) -> SemanticLayer {
-        SemanticLayer(
-            index: PGVectorSemanticIndex(configuration: configuration, dimension: embedder.dimension),
+        var layer = SemanticLayer(
+            index: PGVectorSemanticIndex(client: client, dimension: embedder.dimension),
             embedder: embedder, threshold: threshold, timeout: timeout
         )
+        layer.isShared = true
+        return layer
+    }
+
+    /// A convenience: a semantic layer over pgvector with a client of its own.
+    public static func pgvector(
+        _ configuration: PostgresClient.Configuration,
+        embedder: any EmbeddingProvider,
+        threshold: Float = 0.9,
+        timeout: Duration? = nil
+    ) -> SemanticLayer {
+        .pgvector(client: PostgresClient(configuration: configuration), embedder: embedder, threshold: threshold, timeout: timeout)
     }
 }

@@ -9,21 +9,29 @@ import ServiceLifecycle
 /// `CacheEntryCodec` bytes. Every value is a bound parameter of a prepared statement. `run()` purges expired rows
 /// in batches. Cancellation: a cancelled caller returns at once; the running statement is cancelled with `PQcancel`
 /// and its connection is destroyed.
-public final class PostgresCacheBackend: CacheBackend, ContentRemovable, Service {
-    public let configuration: PostgresConfiguration
+public final class PostgresCacheBackend: CacheBackend {
+    public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
+    /// The client the backend talks through (shared with the semantic index, or its own).
+    public let client: PostgresClient
+    public var configuration: PostgresClient.Configuration { self.client.configuration }
     public var name: String { self.configuration.name }
-    let store: PostgresStore
     private let clock: any CacheClock
     private let table: String
 
-    public init(configuration: PostgresConfiguration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.postgres")) {
-        self.configuration = configuration
+    /// A backend on a shared client, in the table `<tablePrefix>_entries` (created on first use).
+    public init(client: PostgresClient, clock: any CacheClock = SystemCacheClock()) {
+        self.client = client
         self.clock = clock
-        self.store = PostgresStore(configuration: configuration, logger: logger)
-        self.table = "\(configuration.tablePrefix)_entries"
+        self.table = "\(client.configuration.tablePrefix)_entries"
     }
 
-    var migrations: [PostgresStore.Migration] {
+    /// A convenience: a backend with a client of its own. Prefer one shared `PostgresClient` when the semantic index
+    /// lives on the same server.
+    public convenience init(configuration: PostgresClient.Configuration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.postgres")) {
+        self.init(client: PostgresClient(configuration: configuration, logger: logger), clock: clock)
+    }
+
+    var migrations: [PostgresClient.Migration] {
         let t = self.table
         return [
             .init(name: "\(t)_v1", statements: [
@@ -40,17 +48,17 @@ public final class PostgresCacheBackend: CacheBackend, ContentRemovable, Service
     }
 
     /// Applies the schema migrations now (otherwise the first operation does).
-    public func migrate() async throws { try await self.store.migrate(self.migrations) }
+    public func migrate() async throws { try await self.client.migrate(self.migrations) }
 
     private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
         try await self.migrate()
-        return try await self.store.execute(name, sql, parameters)
+        return try await self.client.execute(name, sql, parameters)
     }
 
     public func get(_ key: CacheKey) async throws -> CacheEntry? {
         let rows = try await self.execute(
             "ck_get_\(self.table)", "SELECT payload FROM \(self.table) WHERE key = $1 AND stale_until > $2::bigint",
-            [PostgresStore.digest(key.digest), .text(String(self.clock.now().millisecondsSinceEpoch))]
+            [PostgresClient.digest(key.digest), .text(String(self.clock.now().millisecondsSinceEpoch))]
         )
         guard let payload = rows.rows.first?[0] else { return nil }
         do {
@@ -71,53 +79,59 @@ public final class PostgresCacheBackend: CacheBackend, ContentRemovable, Service
               tags = EXCLUDED.tags
             """,
             [
-                PostgresStore.digest(key.digest), PostgresStore.digest(key.scopeID), .binary(CacheEntryCodec.encode(entry)),
+                PostgresClient.digest(key.digest), PostgresClient.digest(key.scopeID), .binary(CacheEntryCodec.encode(entry)),
                 .text(String(entry.createdAt.millisecondsSinceEpoch)), .text(String(entry.expiresAt.millisecondsSinceEpoch)),
-                .text(String(entry.staleUntil.millisecondsSinceEpoch)), PostgresStore.tagsParameter(entry.tags),
+                .text(String(entry.staleUntil.millisecondsSinceEpoch)), PostgresClient.tagsParameter(entry.tags),
             ]
         )
     }
 
     public func remove(_ key: CacheKey) async throws -> Bool {
         try await self.migrate()
-        return try await self.store.remove(key: key, from: self.table) > 0
+        return try await self.client.remove(key: key, from: self.table) > 0
     }
 
     public func removeAll(taggedWith tag: String) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(taggedWith: tag, from: self.table)
+        return try await self.client.remove(taggedWith: tag, from: self.table)
     }
 
     public func removeAll(in scope: CacheScope) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(scope: scope, from: self.table)
+        return try await self.client.remove(scope: scope, from: self.table)
     }
 
-    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `ContentRemovable`).
+    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `CacheStore.removeAll(in:where:)`).
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
         try await self.migrate()
-        return try await self.store.remove(scope: scope, from: self.table, where: predicate)
+        return try await self.client.remove(scope: scope, from: self.table, where: predicate)
     }
 
     /// Deletes expired rows now; returns how many.
     @discardableResult
     public func purgeExpired() async throws -> Int {
         try await self.migrate()
-        return try await self.store.purge(table: self.table, now: self.clock.now())
+        return try await self.client.purge(table: self.table, now: self.clock.now())
     }
 
-    /// Purges expired rows every `purgeInterval` and checks the pool's connections, until graceful shutdown.
+    /// Runs the client (health checks, closing the pool at shutdown) and purges expired rows every `purgeInterval`,
+    /// until graceful shutdown.
     public func run() async throws {
-        await self.store.maintain { try await self.purgeExpired() }
+        try await self.client.maintain { try await self.purgeExpired() }
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.store.pool.counters }
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
 }
 
 extension CacheLayer {
-    /// A PostgreSQL exact layer (shared by every instance).
-    public static func postgres(_ configuration: PostgresConfiguration, ttlCeiling: Duration? = nil, timeout: Duration? = nil) -> CacheLayer {
-        CacheLayer(backend: PostgresCacheBackend(configuration: configuration), options: .init(ttlCeiling: ttlCeiling, timeout: timeout, isShared: true))
+    /// A PostgreSQL exact layer (shared by every instance) on a shared client.
+    public static func postgres(client: PostgresClient, ttlCeiling: Duration? = nil, timeout: Duration? = nil) -> CacheLayer {
+        CacheLayer(backend: PostgresCacheBackend(client: client), options: .init(ttlCeiling: ttlCeiling, timeout: timeout, isShared: true))
+    }
+
+    /// A convenience: a PostgreSQL exact layer with a client of its own.
+    public static func postgres(_ configuration: PostgresClient.Configuration, ttlCeiling: Duration? = nil, timeout: Duration? = nil) -> CacheLayer {
+        .postgres(client: PostgresClient(configuration: configuration), ttlCeiling: ttlCeiling, timeout: timeout)
     }
 }

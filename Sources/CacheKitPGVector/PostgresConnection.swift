@@ -41,7 +41,7 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     let replyTimeout: Duration
 
     /// Connects and applies session settings. Blocks: call on a pool thread.
-    init(_ configuration: PostgresConfiguration) throws(CacheError) {
+    init(_ configuration: PostgresClient.Configuration) throws(CacheError) {
         self.backend = configuration.name
         self.replyTimeout = configuration.statementTimeout + .seconds(1)
         // connect_timeout first so that one in the connection string (expanded from dbname) overrides it.

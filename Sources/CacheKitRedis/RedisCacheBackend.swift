@@ -14,29 +14,30 @@ import ServiceLifecycle
 /// Removal by tag reads and deletes the tag set atomically (`MULTI SMEMBERS DEL`), then deletes the members; removal
 /// by scope walks `SCAN MATCH <prefix>:e:<scope id>:*`. `KEYS`, `FLUSHDB` and `FLUSHALL` are never sent.
 /// Cancellation and failure semantics are those of the connection pool: see `RedisConnectionPool`.
-public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
-    public let configuration: RedisConfiguration
-    public var name: String { self.configuration.name }
-    let pool: ConnectionPool<RedisConnection>
+public final class RedisCacheBackend: CacheBackend {
+    public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
+    /// The client the backend talks through (shared with other layers and the bus, or its own).
+    public let client: RedisClient
+    public var configuration: RedisClient.Configuration { self.client.configuration }
+    public var name: String { self.client.configuration.name }
     private let clock: any CacheClock
     private let logger: Logger
     private let entryPrefix: [UInt8]
     private let tagPrefix: [UInt8]
-    private let commands: Counter
-    private let errors: Counter
 
-    /// Creates the backend. Nothing connects until the first command (or `run()`).
-    public init(configuration: RedisConfiguration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.redis")) {
-        self.configuration = configuration
+    /// A backend on a shared client: the client's key prefix and name. Nothing connects until the first command.
+    public init(client: RedisClient, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.redis")) {
+        self.client = client
         self.clock = clock
         self.logger = logger
-        self.entryPrefix = Array("\(configuration.keyPrefix):e:".utf8)
-        self.tagPrefix = Array("\(configuration.keyPrefix):t:".utf8)
-        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
-            try RedisConnection(configuration)
-        }
-        self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: [("backend", configuration.name)])
-        self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: [("backend", configuration.name)])
+        self.entryPrefix = Array("\(client.configuration.keyPrefix):e:".utf8)
+        self.tagPrefix = Array("\(client.configuration.keyPrefix):t:".utf8)
+    }
+
+    /// A convenience: a backend with a client of its own, made from `configuration`. Prefer one shared `RedisClient`
+    /// when the bus or another layer talks to the same server.
+    public convenience init(configuration: RedisClient.Configuration, clock: any CacheClock = SystemCacheClock(), logger: Logger = Logger(label: "cachekit.redis")) {
+        self.init(client: RedisClient(configuration: configuration, logger: logger), clock: clock, logger: logger)
     }
 
     // MARK: Keys
@@ -188,7 +189,7 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
     }
 
     /// Reads each SCAN batch with MGET and deletes the entries `predicate` selects: O(n) in the scope's entries
-    /// (see `ContentRemovable`). A corrupt entry is left to its own TTL and the next read.
+    /// (see `CacheStore.removeAll(in:where:)`). A corrupt entry is left to its own TTL and the next read.
     public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
         try await self.scan(scope) { keys in
             let values = try await self.run { connection throws(CacheError) in try connection.execute([Array("MGET".utf8)] + keys) }
@@ -236,26 +237,18 @@ public final class RedisCacheBackend: CacheBackend, ContentRemovable, Service {
         return removed
     }
 
-    /// Runs one pooled call, counting commands and errors.
+    /// Runs one pooled call on the client.
     func run<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws(CacheError) -> T) async throws -> T {
-        self.commands.increment()
-        do {
-            return try await self.pool.withConnection(body)
-        } catch {
-            if !(error is CancellationError) { self.errors.increment() }
-            throw error
-        }
+        try await self.client.withConnection(body)
     }
 
-    /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+    /// Pool figures of the client: open and idle connections, waiters, connections created and destroyed.
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
 
-    /// Checks the pool's connections every second until graceful shutdown, then closes them.
+    /// Runs the client (health checks, then closing the pool at shutdown); when the client is shared and already
+    /// running, waits for shutdown.
     public func run() async throws {
-        await runPeriodically(every: .seconds(1)) {
-            await self.pool.healthCheck { connection in try connection.execute([Array("PING".utf8)]) == .status("PONG") }
-        }
-        self.pool.shutdown()
+        try await self.client.run()
     }
 }
 
@@ -267,14 +260,25 @@ extension CacheLayer {
     /// socket's receive timeout), and a cancelled caller returns at once. A layer deadline costs two extra task
     /// wake-ups per operation (about 30 µs on a 2-core machine), so the default relies on the backend's bounds.
     public static func redis(
-        _ configuration: RedisConfiguration,
+        client: RedisClient,
         ttlCeiling: Duration? = nil,
         timeout: Duration? = nil,
         clock: any CacheClock = SystemCacheClock()
     ) -> CacheLayer {
         CacheLayer(
-            backend: RedisCacheBackend(configuration: configuration, clock: clock),
+            backend: RedisCacheBackend(client: client, clock: clock),
             options: .init(ttlCeiling: ttlCeiling, timeout: timeout, isShared: true)
         )
+    }
+
+    /// A convenience: a shared Redis layer with a client of its own. Prefer `redis(client:)` with one `RedisClient`
+    /// per server when the invalidation bus talks to the same server.
+    public static func redis(
+        _ configuration: RedisClient.Configuration,
+        ttlCeiling: Duration? = nil,
+        timeout: Duration? = nil,
+        clock: any CacheClock = SystemCacheClock()
+    ) -> CacheLayer {
+        .redis(client: RedisClient(configuration: configuration), ttlCeiling: ttlCeiling, timeout: timeout, clock: clock)
     }
 }

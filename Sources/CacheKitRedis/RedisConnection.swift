@@ -27,7 +27,7 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
     let backend: String
 
     /// Connects, sets the command timeout, authenticates and selects the database. Blocks: call on a pool thread.
-    init(_ configuration: RedisConfiguration) throws(CacheError) {
+    init(_ configuration: RedisClient.Configuration) throws(CacheError) {
         self.backend = configuration.name
         let connectMs = max(1, Int(configuration.connectTimeout.milliseconds))
         let context: UnsafeMutablePointer<redisContext>?

@@ -35,21 +35,28 @@ public final class RedisInvalidationBus: InvalidationBus {
         }
     }
 
-    public let configuration: RedisConfiguration
+    /// The client that publishes (shared with the Redis layer, or the bus's own).
+    public let client: RedisClient
+    public var configuration: RedisClient.Configuration { self.client.configuration }
     public let options: Options
-    private let publisher: ConnectionPool<RedisConnection>
     private let logger: Logger
     private let refused = LockedState(0)
 
-    /// Creates the bus; nothing connects until the first `publish` or `subscribe`. Invalid options (a secret shorter
-    /// than 16 bytes, a non-positive buffer or keepalive) make both throw `.invalidConfiguration`.
-    public init(configuration: RedisConfiguration, options: Options = Options(), logger: Logger = Logger(label: "cachekit.redis.bus")) {
-        var publishing = configuration.poolConfiguration
-        publishing.size = min(configuration.poolSize, 2)
-        self.configuration = configuration
+    /// A bus on a shared client: publishing leases the client's connections; `subscribe()` opens the one
+    /// subscriber connection (and its thread) a subscription needs. Nothing connects until the first `publish` or
+    /// `subscribe`. Invalid options (a secret shorter than 16 bytes, a non-positive buffer or keepalive) make both
+    /// throw `.invalidConfiguration`.
+    public init(client: RedisClient, options: Options = Options(), logger: Logger = Logger(label: "cachekit.redis.bus")) {
+        self.client = client
         self.options = options
-        self.publisher = ConnectionPool(configuration: publishing, logger: logger) { try RedisConnection(configuration) }
         self.logger = logger
+    }
+
+    /// A convenience: a bus with a client of its own. Prefer `init(client:)` with the client of the Redis layer.
+    public convenience init(configuration: RedisClient.Configuration, options: Options = Options(), logger: Logger = Logger(label: "cachekit.redis.bus")) {
+        var own = configuration
+        own.poolSize = min(configuration.poolSize, 2)
+        self.init(client: RedisClient(configuration: own, logger: logger), options: options, logger: logger)
     }
 
     var channel: [UInt8] { Array("\(self.configuration.keyPrefix):invalidations".utf8) }
@@ -70,7 +77,7 @@ public final class RedisInvalidationBus: InvalidationBus {
         try self.validateOptions()
         let channel = self.channel
         let message = BusMessage.encode(event, secret: self.options.messageSecret)
-        _ = try await self.publisher.withConnection { connection throws(CacheError) in
+        _ = try await self.client.withConnection { connection throws(CacheError) in
             try connection.execute([Array("PUBLISH".utf8), channel, message])
         }
     }
@@ -129,7 +136,7 @@ enum BusMessage {
 ///   unblock the thread's read (a thread-safe system call) and is called under `lock`, where the thread also closes
 ///   the connection; `stopped` is read under `lock`.
 final class Subscriber: @unchecked Sendable {
-    private let configuration: RedisConfiguration
+    private let configuration: RedisClient.Configuration
     private let options: RedisInvalidationBus.Options
     private let channel: [UInt8]
     private let continuation: AsyncStream<InvalidationEvent>.Continuation
@@ -139,7 +146,7 @@ final class Subscriber: @unchecked Sendable {
     private let threads: BlockingThreadPool
 
     init(
-        configuration: RedisConfiguration, options: RedisInvalidationBus.Options, channel: [UInt8],
+        configuration: RedisClient.Configuration, options: RedisInvalidationBus.Options, channel: [UInt8],
         continuation: AsyncStream<InvalidationEvent>.Continuation, refused: LockedState<Int>, logger: Logger
     ) {
         self.configuration = configuration

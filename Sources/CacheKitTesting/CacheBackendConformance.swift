@@ -45,10 +45,17 @@ public struct CacheBackendConformance: Sendable {
         public static let concurrentAccess = Behaviour("concurrentAccess")
         /// Operations cancelled mid-flight leave the backend working, with no value delivered to the wrong key.
         public static let cancellation = Behaviour("cancellation")
+        /// `removeAll(in:where:)` leaves no selected entry and no other scope touched; with `.contentRemoval` declared,
+        /// exactly the selected entries go.
+        public static let contentRemoval = Behaviour("contentRemoval")
+        /// With `.localClearing` declared, `removeAllLocal()` drops everything; without, it throws `.unsupported`.
+        public static let localClearing = Behaviour("localClearing")
+        /// `run()` ends when its task is cancelled.
+        public static let backgroundWork = Behaviour("backgroundWork")
 
         public static let allCases: [Behaviour] = [
             .roundTrip, .missingKey, .overwrite, .remove, .ttlExpiry, .tags, .scopeIsolation, .removeByScope, .batch,
-            .largeValue, .hostileStrings, .concurrentAccess, .cancellation,
+            .largeValue, .hostileStrings, .concurrentAccess, .cancellation, .contentRemoval, .localClearing, .backgroundWork,
         ]
 
         public var description: String { self.name }
@@ -109,6 +116,9 @@ public struct CacheBackendConformance: Sendable {
         case .hostileStrings: try await self.hostileStrings(backend)
         case .concurrentAccess: try await self.concurrentAccess(backend)
         case .cancellation: try await self.cancellation(backend)
+        case .contentRemoval: try await self.capabilities(backend).contentRemoval()
+        case .localClearing: try await self.capabilities(backend).localClearing()
+        case .backgroundWork: try await self.capabilities(backend).backgroundWork()
         default: Issue.record("unknown behaviour \(behaviour)")
         }
     }
@@ -282,6 +292,19 @@ public struct CacheBackendConformance: Sendable {
             }
             try await group.waitForAll()
         }
+    }
+
+    func capabilities(_ backend: any CacheBackend) -> CapabilityChecks {
+        let clock = self.clock
+        return CapabilityChecks(
+            store: backend,
+            put: { question, scope in
+                let key = Fixtures.key(question, in: scope)
+                try await backend.set(Fixtures.entry(question, now: clock.now()), for: key)
+                return key
+            },
+            isPresent: { key in try await backend.get(key) != nil }
+        )
     }
 
     func cancellation(_ backend: any CacheBackend) async throws {

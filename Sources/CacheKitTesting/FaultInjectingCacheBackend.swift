@@ -1,10 +1,11 @@
 import CacheKit
 
-/// Wraps a backend and injects faults: thrown errors, delays, hangs, and corrupted stored bytes.
+/// Wraps a backend and injects faults into every operation it forwards (each `CacheStore` capability included,
+/// so the wrapped backend keeps its pattern removal, local clearing and background work): thrown errors, delays, hangs, and corrupted stored bytes.
 ///
 /// Corruption goes through `CacheEntryCodec`: the entry is encoded, bytes are flipped, and decoding is attempted,
 /// exactly what a remote backend does with damaged bytes, so the error is the real `.corruptEntry` error.
-public final class FaultInjectingCacheBackend: CacheBackend, LocallyClearable {
+public final class FaultInjectingCacheBackend: CacheBackend {
     /// What to do to the next operations.
     public struct Fault: Sendable {
         fileprivate enum Base: Sendable {
@@ -111,7 +112,30 @@ public final class FaultInjectingCacheBackend: CacheBackend, LocallyClearable {
         return try await self.base.removeAll(in: scope)
     }
 
-    public func removeAllLocal() async -> Int {
-        await (self.base as? any LocallyClearable)?.removeAllLocal() ?? 0
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        _ = try await self.apply()
+        return try await self.base.removeAll(in: scope, where: predicate)
     }
+
+    public func removeAllLocal() async throws -> Int {
+        _ = try await self.apply()
+        return try await self.base.removeAllLocal()
+    }
+
+    public func get(_ keys: [CacheKey]) async throws -> [CacheEntry?] {
+        var entries: [CacheEntry?] = []
+        for key in keys { entries.append(try await self.get(key)) }
+        return entries
+    }
+
+    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+        _ = try await self.apply()
+        try await self.base.set(entries)
+    }
+
+    /// The wrapped backend's capabilities: every operation is forwarded (with the fault applied first).
+    public var capabilities: CacheCapabilities { self.base.capabilities }
+
+    /// Runs the wrapped backend's background work (its sweep, its pool).
+    public func run() async throws { try await self.base.run() }
 }

@@ -2,7 +2,8 @@ import CacheKit
 
 /// The simplest correct `CacheBackend`: a dictionary under a lock, no eviction. The reference that proves the
 /// conformance suite itself, and a handy backend for tests. Not for production (unbounded).
-public final class InMemoryCacheBackend: CacheBackend, LocallyClearable {
+public final class InMemoryCacheBackend: CacheBackend {
+    public var capabilities: CacheCapabilities { [.localClearing] }
     public let name: String
     private let clock: any CacheClock
     private let storage = LockedState<[CacheKey: CacheEntry]>([:])

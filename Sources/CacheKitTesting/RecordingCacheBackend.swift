@@ -1,7 +1,8 @@
 import CacheKit
 
-/// Wraps a backend and records every operation, for tests that check what the cache did to a layer.
-public final class RecordingCacheBackend: CacheBackend, LocallyClearable {
+/// Wraps a backend and records every operation (each `CacheStore` capability is forwarded, so the wrapped backend
+/// keeps them all), for tests that check what the cache did to a layer.
+public final class RecordingCacheBackend: CacheBackend {
     /// One recorded operation.
     public struct Operation: Sendable, Hashable, CustomStringConvertible {
         public var name: String
@@ -20,7 +21,7 @@ public final class RecordingCacheBackend: CacheBackend, LocallyClearable {
     /// The operations so far, oldest first.
     public var operations: [Operation] { self.log.withLock { $0 } }
 
-    /// How many operations named `name` (`get`, `set`, `remove`, `removeTag`, `removeScope`) were recorded.
+    /// How many operations named `name` (`get`, `set`, `remove`, `removeTag`, `removeScope`, `removeWhere`, `removeAllLocal`, `run`) were recorded.
     public func count(_ name: String) -> Int { self.log.withLock { $0.filter { $0.name == name }.count } }
 
     /// Forgets the recorded operations.
@@ -55,8 +56,32 @@ public final class RecordingCacheBackend: CacheBackend, LocallyClearable {
         return try await self.base.removeAll(in: scope)
     }
 
-    public func removeAllLocal() async -> Int {
+    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        self.record("removeWhere")
+        return try await self.base.removeAll(in: scope, where: predicate)
+    }
+
+    public func removeAllLocal() async throws -> Int {
         self.record("removeAllLocal")
-        return await (self.base as? any LocallyClearable)?.removeAllLocal() ?? 0
+        return try await self.base.removeAllLocal()
+    }
+
+    public func get(_ keys: [CacheKey]) async throws -> [CacheEntry?] {
+        for key in keys { self.record("get", key: key) }
+        return try await self.base.get(keys)
+    }
+
+    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+        for (key, _) in entries { self.record("set", key: key) }
+        try await self.base.set(entries)
+    }
+
+    /// The wrapped backend's capabilities.
+    public var capabilities: CacheCapabilities { self.base.capabilities }
+
+    /// Runs the wrapped backend's background work.
+    public func run() async throws {
+        self.record("run")
+        try await self.base.run()
     }
 }

@@ -37,9 +37,17 @@ public struct SemanticIndexConformance: Sendable {
         /// Concurrent inserts and searches see only complete records.
         public static let concurrentAccess = Behaviour("concurrentAccess")
 
+        /// `removeAll(in:where:)` leaves no selected record and no other scope touched; with `.contentRemoval`
+        /// declared, exactly the selected records go.
+        public static let contentRemoval = Behaviour("contentRemoval")
+        /// With `.localClearing` declared, `removeAllLocal()` drops every record; without, it throws `.unsupported`.
+        public static let localClearing = Behaviour("localClearing")
+        /// `run()` ends when its task is cancelled.
+        public static let backgroundWork = Behaviour("backgroundWork")
+
         public static let allCases: [Behaviour] = [
             .insertAndSearch, .orderingAndThreshold, .partitionIsolation, .scopeIsolation, .replaceByKey, .removal,
-            .removeNear, .ttlExpiry, .invalidVectors, .concurrentAccess,
+            .removeNear, .ttlExpiry, .invalidVectors, .concurrentAccess, .contentRemoval, .localClearing, .backgroundWork,
         ]
 
         public var description: String { self.name }
@@ -88,6 +96,9 @@ public struct SemanticIndexConformance: Sendable {
         case .ttlExpiry: try await self.ttlExpiry(index, &generator)
         case .invalidVectors: try await self.invalidVectors(index, &generator)
         case .concurrentAccess: try await self.concurrentAccess(index, &generator)
+        case .contentRemoval: try await self.capabilities(index).contentRemoval()
+        case .localClearing: try await self.capabilities(index).localClearing()
+        case .backgroundWork: try await self.capabilities(index).backgroundWork()
         default: Issue.record("unknown behaviour \(behaviour)")
         }
     }
@@ -101,6 +112,27 @@ public struct SemanticIndexConformance: Sendable {
         let scope = scope ?? Fixtures.scope(label)
         let digest = Digest256(hashing: Array("partition \(label) \(Fixtures.randomID())".utf8))
         return Slot(scope: scope, partition: SemanticPartition(digest: digest, scopeID: scope.id))
+    }
+
+    /// The capability checks, with records placed in one partition per scope at random vectors.
+    func capabilities(_ index: any SemanticIndex) -> CapabilityChecks {
+        let vectors = LockedState<[CacheKey: (Slot, [Float])]>([:])
+        let generator = LockedState(SeededGenerator(seed: 0xCA9A))
+        return CapabilityChecks(
+            store: index,
+            put: { question, scope in
+                let slot = self.slot("capability", scope: scope)
+                let vector = generator.withLock { Fixtures.unitVector(dimension: index.dimension, using: &$0) }
+                let record = self.record(question, slot, vector)
+                try await index.insert(record)
+                vectors.withLock { $0[record.key] = (slot, vector) }
+                return record.key
+            },
+            isPresent: { key in
+                guard let (slot, vector) = vectors.withLock({ $0[key] }) else { return false }
+                return try await self.search(index, vector, slot, minimum: 0.99).contains { $0.key == key }
+            }
+        )
     }
 
     func record(_ text: String, _ slot: Slot, _ vector: [Float], tags: [String] = [], ttl: Duration = .seconds(3600)) -> SemanticRecord {

@@ -64,9 +64,9 @@ struct DemoCommand: AsyncParsableCommand {
         }
         var configuration = CacheConfiguration()
         configuration.layers = [.memory()]
-        configuration.semantic = .memorySemantic(embedder: embedder, threshold: threshold)
+        configuration.semantic = .memory(embedder: embedder, threshold: threshold)
         configuration.logger.logLevel = .error
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         var labels: [String: String] = [:]
         for item in items {
             if let text = item.request.messages.last(where: { $0.role == "user" })?.text { labels[text] = item.label }

@@ -88,27 +88,35 @@ struct LayerOptions: ParsableArguments {
         let settings = try self.resolved()
         var configuration = CacheConfiguration()
         configuration.logger.logLevel = logLevel
-        var redis: RedisConfiguration?
-        func redisConfiguration() throws -> RedisConfiguration {
+        // One client per server, shared by the layers, the index and the bus that talk to it.
+        var redis: RedisClient?
+        func redisClient() throws -> RedisClient {
             if let redis { return redis }
             guard let url = settings.redisURL else {
                 throw CLIError("the redis layer needs --redis-url or CACHEKIT_REDIS_URL")
             }
-            do { redis = try RedisConfiguration(url: url) } catch { throw CLIError("bad Redis URL: \(error.message)") }
+            do { redis = RedisClient(configuration: try .init(url: url)) } catch { throw CLIError("bad Redis URL: \(error.message)") }
             return redis!
         }
-        func postgres() throws -> PostgresConfiguration {
+        var postgres: PostgresClient?
+        func postgresClient() throws -> PostgresClient {
+            if let postgres { return postgres }
             guard let url = settings.postgresURL else {
                 throw CLIError("the postgres and pgvector layers need --postgres-url or CACHEKIT_POSTGRES_URL")
             }
-            do { return try PostgresConfiguration(connectionString: url) } catch { throw CLIError("bad PostgreSQL connection string: \(error.message)") }
+            do {
+                postgres = PostgresClient(configuration: try .init(connectionString: url))
+            } catch {
+                throw CLIError("bad PostgreSQL connection string: \(error.message)")
+            }
+            return postgres!
         }
         var layers: [CacheLayer] = []
         for name in settings.layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             switch name {
             case "memory": layers.append(.memory())
-            case "redis": layers.append(.redis(try redisConfiguration()))
-            case "postgres": layers.append(.postgres(try postgres()))
+            case "redis": layers.append(.redis(client: try redisClient()))
+            case "postgres": layers.append(.postgres(client: try postgresClient()))
             default: throw CLIError("unknown layer \"\(name)\" (memory, redis, postgres)")
             }
         }
@@ -121,7 +129,7 @@ struct LayerOptions: ParsableArguments {
                 guard let secret = Hex.decode(Array(hex.utf8)), secret.count >= 16 else { throw CLIError("CACHEKIT_BUS_SECRET must be at least 32 hex digits") }
                 options.messageSecret = secret
             }
-            configuration.invalidationBus = RedisInvalidationBus(configuration: redis, options: options)
+            configuration.invalidationBus = RedisInvalidationBus(client: redis, options: options)
         }
         switch settings.semantic.lowercased() {
         case "none": break
@@ -132,8 +140,8 @@ struct LayerOptions: ParsableArguments {
             let embedder: LocalEmbeddingProvider
             do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
             configuration.semantic = settings.semantic.lowercased() == "memory"
-                ? .memorySemantic(embedder: embedder, threshold: settings.threshold)
-                : .pgvector(try postgres(), embedder: embedder, threshold: settings.threshold)
+                ? .memory(embedder: embedder, threshold: settings.threshold)
+                : .pgvector(client: try postgresClient(), embedder: embedder, threshold: settings.threshold)
         default:
             throw CLIError("unknown semantic layer \"\(settings.semantic)\" (none, memory, pgvector)")
         }

@@ -53,9 +53,9 @@ struct WarmCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("warning: no shared layer configured; what this command stores goes away with it\n".utf8))
         }
         try await LayerOptions.preflight(configuration)
-        var client = OpenAIConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+        var client = OpenAIClient.Configuration.fromEnvironment(ProcessInfo.processInfo.environment)
         if let upstream = self.upstream { client.baseURL = upstream }
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let upstream = OpenAIClient(configuration: client)
         let scope = CacheScope(tenant: self.tenant, namespace: self.namespace)
         var stored = 0, cached = 0, failed = 0
@@ -189,7 +189,7 @@ struct InvalidateCommand: AsyncParsableCommand {
         }
         let configuration = try self.layers.configuration(logLevel: .error)
         try await LayerOptions.preflight(configuration)
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let invalidator = CacheInvalidator(cache: cache, rules: InvalidationRules(eventRules: eventRules))
         let records: [CacheInvalidator.Record]
         if let tag = self.tag {

@@ -45,13 +45,13 @@ struct ReplayCommand: AsyncParsableCommand {
         guard !items.isEmpty else { throw CLIError("\(self.file) has no requests") }
         let configuration = try self.layers.configuration(logLevel: .error)
         try await LayerOptions.preflight(configuration)
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let upstream: any CompletionProvider
         if let url = self.upstream {
             guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
                 throw CLIError("--upstream must be an http(s) URL, not \"\(url)\"")
             }
-            var client = OpenAIConfiguration.fromEnvironment(ProcessInfo.processInfo.environment)
+            var client = OpenAIClient.Configuration.fromEnvironment(ProcessInfo.processInfo.environment)
             client.baseURL = url
             upstream = OpenAIClient(configuration: client)
         } else {

@@ -90,8 +90,8 @@ struct ServeCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         configuration.invalidationOutboxPath = self.outboxFile ?? stateDirectory + "/invalidation-outbox.json"
         try await LayerOptions.preflight(configuration)
-        let cache = MultiLayerCache(configuration: configuration)
-        var upstreamConfiguration = OpenAIConfiguration.fromEnvironment(environment)
+        let cache = try MultiLayerCache(configuration: configuration)
+        var upstreamConfiguration = OpenAIClient.Configuration.fromEnvironment(environment)
         if let upstream = self.upstream {
             guard let url = URL(string: upstream), url.scheme == "http" || url.scheme == "https", url.host != nil else {
                 throw CLIError("--upstream must be an http(s) URL, not \"\(upstream)\"")

@@ -36,15 +36,15 @@ private func expectInvalid(_ key: String, _ body: () throws -> Void) {
 struct ConfigReaderTests {
     @Test func emptyConfigurationGivesTheDocumentedDefaults() throws {
         let empty = reader([:])
-        let redis = try RedisConfiguration(config: empty.scoped(to: "redis"))
-        let plain = RedisConfiguration()
+        let redis = try RedisClient.Configuration(config: empty.scoped(to: "redis"))
+        let plain = RedisClient.Configuration()
         #expect(redis.endpoint == plain.endpoint && redis.poolSize == plain.poolSize && redis.commandTimeout == plain.commandTimeout)
         #expect(redis.password == nil && redis.keyPrefix == "cachekit")
         let cache = try CacheConfiguration(config: empty.scoped(to: "cache"))
         #expect(cache.policy.defaultTTL == .seconds(3600) && cache.failurePolicy == .treatAsMiss && cache.maximumInFlightCalls == 10_000)
         let memory = try MemoryCacheBackend.Configuration(config: empty)
         #expect(memory.maximumBytes == 64 << 20 && memory.eviction == .s3fifo && memory.sweepInterval == .seconds(30))
-        let openAI = try OpenAIConfiguration(config: empty.scoped(to: "openai"))
+        let openAI = try OpenAIClient.Configuration(config: empty.scoped(to: "openai"))
         #expect(openAI.baseURL == "https://api.openai.com/v1" && openAI.apiKey == nil && openAI.maximumRetries == 2)
         #expect(try SemanticRerank(config: empty) == SemanticRerank())
     }
@@ -65,7 +65,7 @@ struct ConfigReaderTests {
             "OPENAI_API_KEY": "sk-test-123",
             "OPENAI_REQUEST_TIMEOUT_SECONDS": "7.5",
         ])
-        let redis = try RedisConfiguration(config: config.scoped(to: "redis"))
+        let redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
         #expect(redis.endpoint == .tcp(host: "10.0.0.5", port: 6380))
         #expect(redis.database == 2 && redis.username == "app" && redis.password == "s3cr@t")
         #expect(redis.poolSize == 4 && redis.commandTimeout == .milliseconds(250) && redis.keyPrefix == "shop")
@@ -74,24 +74,24 @@ struct ConfigReaderTests {
         #expect(cache.failurePolicy == .propagate && cache.maximumInFlightCalls == 32)
         let memory = try MemoryCacheBackend.Configuration(config: config.scoped(to: "memory"))
         #expect(memory.maximumBytes == 1 << 20 && memory.eviction == .lru)
-        let openAI = try OpenAIConfiguration(config: config.scoped(to: "openai"))
+        let openAI = try OpenAIClient.Configuration(config: config.scoped(to: "openai"))
         #expect(openAI.baseURL == "http://127.0.0.1:8080/v1" && openAI.apiKey == "sk-test-123" && openAI.requestTimeout == .milliseconds(7500))
     }
 
     @Test func malformedOrOutOfRangeValuesAreErrorsNamingTheKey() {
-        expectInvalid("poolSize") { _ = try RedisConfiguration(config: reader(["POOL_SIZE": "eight"])) }
-        expectInvalid("poolSize") { _ = try RedisConfiguration(config: reader(["POOL_SIZE": "0"])) }
-        expectInvalid("port") { _ = try RedisConfiguration(config: reader(["PORT": "70000"])) }
-        expectInvalid("commandTimeoutSeconds") { _ = try RedisConfiguration(config: reader(["COMMAND_TIMEOUT_SECONDS": "-1"])) }
-        expectInvalid("commandTimeoutSeconds") { _ = try RedisConfiguration(config: reader(["COMMAND_TIMEOUT_SECONDS": "nan"])) }
-        expectInvalid("unixSocket") { _ = try RedisConfiguration(config: reader(["UNIX_SOCKET": "relative.sock"])) }
+        expectInvalid("poolSize") { _ = try RedisClient.Configuration(config: reader(["POOL_SIZE": "eight"])) }
+        expectInvalid("poolSize") { _ = try RedisClient.Configuration(config: reader(["POOL_SIZE": "0"])) }
+        expectInvalid("port") { _ = try RedisClient.Configuration(config: reader(["PORT": "70000"])) }
+        expectInvalid("commandTimeoutSeconds") { _ = try RedisClient.Configuration(config: reader(["COMMAND_TIMEOUT_SECONDS": "-1"])) }
+        expectInvalid("commandTimeoutSeconds") { _ = try RedisClient.Configuration(config: reader(["COMMAND_TIMEOUT_SECONDS": "nan"])) }
+        expectInvalid("unixSocket") { _ = try RedisClient.Configuration(config: reader(["UNIX_SOCKET": "relative.sock"])) }
         expectInvalid("eviction") { _ = try MemoryCacheBackend.Configuration(config: reader(["EVICTION": "random"])) }
         expectInvalid("failurePolicy") { _ = try CacheConfiguration(config: reader(["FAILURE_POLICY": "ignore"])) }
         expectInvalid("defaultTtlSeconds") { _ = try CachePolicy(config: reader(["DEFAULT_TTL_SECONDS": "0"])) }
         expectInvalid("cachesNondeterministicRequests") { _ = try CachePolicy(config: reader(["CACHES_NONDETERMINISTIC_REQUESTS": "maybe"])) }
-        expectInvalid("baseURL") { _ = try OpenAIConfiguration(config: reader(["BASE_URL": "api.openai.com"])) }
-        expectInvalid("url") { _ = try PostgresConfiguration(config: reader([:])) }
-        expectInvalid("efSearch") { _ = try PostgresConfiguration(config: reader(["URL": "postgresql://127.0.0.1/db", "EF_SEARCH": "5000"])) }
+        expectInvalid("baseURL") { _ = try OpenAIClient.Configuration(config: reader(["BASE_URL": "api.openai.com"])) }
+        expectInvalid("url") { _ = try PostgresClient.Configuration(config: reader([:])) }
+        expectInvalid("efSearch") { _ = try PostgresClient.Configuration(config: reader(["URL": "postgresql://127.0.0.1/db", "EF_SEARCH": "5000"])) }
         expectInvalid("modelDirectory") { _ = try LocalEmbeddingProvider(config: reader([:])) }
     }
 
@@ -101,10 +101,10 @@ struct ConfigReaderTests {
             ["REDIS_URL": "redis://:hunter2-redis@127.0.0.1:6379", "REDIS_PASSWORD": "hunter2-override", "OPENAI_API_KEY": "sk-hunter2", "POSTGRES_URL": "postgresql://u:hunter2-pg@127.0.0.1/db"],
             reporter: reporter
         )
-        let redis = try RedisConfiguration(config: config.scoped(to: "redis"))
+        let redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
         #expect(redis.password == "hunter2-override")
-        _ = try OpenAIConfiguration(config: config.scoped(to: "openai"))
-        _ = try PostgresConfiguration(config: config.scoped(to: "postgres"))
+        _ = try OpenAIClient.Configuration(config: config.scoped(to: "openai"))
+        _ = try PostgresClient.Configuration(config: config.scoped(to: "postgres"))
         let events = reporter.events.withLock { $0 }
         let secretKeys: Set<String> = ["redis.url", "redis.password", "openai.apiKey", "postgres.url"]
         var seen: Set<String> = []
@@ -118,13 +118,13 @@ struct ConfigReaderTests {
         #expect(seen == secretKeys)
         // A malformed URL with a password: the error does not carry it.
         do {
-            _ = try RedisConfiguration(config: reader(["URL": "redis://:hunter2@host:notaport"]))
+            _ = try RedisClient.Configuration(config: reader(["URL": "redis://:hunter2@host:notaport"]))
             Issue.record("expected an error")
         } catch {
             #expect(!"\(error)".contains("hunter2"))
         }
         do {
-            _ = try PostgresConfiguration(config: reader(["URL": "postgresql://u:hunter2@127.0.0.1/db?bogus_option=1"]))
+            _ = try PostgresClient.Configuration(config: reader(["URL": "postgresql://u:hunter2@127.0.0.1/db?bogus_option=1"]))
             Issue.record("expected an error")
         } catch {
             #expect(!"\(error)".contains("hunter2"))
@@ -156,7 +156,7 @@ struct ConfigReaderTests {
             try await FileProvider<YAMLSnapshot>(filePath: FilePath(yaml)),
             try await FileProvider<JSONSnapshot>(filePath: FilePath(json)),
         ])
-        let redis = try RedisConfiguration(config: config.scoped(to: "redis"))
+        let redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
         #expect(redis.endpoint == .tcp(host: "redis.internal", port: 6390))
         #expect(redis.poolSize == 12, "the environment comes first")
         #expect(redis.commandTimeout == .milliseconds(200), "YAML before JSON")
@@ -167,7 +167,7 @@ struct ConfigReaderTests {
         #expect(try SemanticRerank(config: config.scoped(to: ["semantic", "rerank"])).ambiguityMargin == 0.05)
         let index = try MemorySemanticIndex.Configuration(config: config.scoped(to: ["semantic", "index"]), dimension: 384)
         #expect(index.dimension == 384 && index.maximumRecords == 2000)
-        let postgres = try PostgresConfiguration(config: config.scoped(to: "postgres"))
+        let postgres = try PostgresClient.Configuration(config: config.scoped(to: "postgres"))
         #expect(postgres.connectionString == "host=db.internal dbname=cache" && postgres.tablePrefix == "shop" && postgres.efSearch == 100)
         // A malformed file is an error at load, not an empty configuration.
         let broken = folder.appendingPathComponent("broken.json").path

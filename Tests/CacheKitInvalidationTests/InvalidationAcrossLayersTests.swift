@@ -16,16 +16,16 @@ enum Servers {
 /// Two instances sharing Redis (L2), PostgreSQL (L3) and a pgvector semantic index, each with its own memory L1,
 /// connected by the Redis invalidation bus.
 struct Deployment {
-    let redis: RedisConfiguration
-    let postgres: PostgresConfiguration
+    let redis: RedisClient.Configuration
+    let postgres: PostgresClient.Configuration
     let rules: InvalidationRules
 
     init(rules: InvalidationRules) throws {
         let suffix = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        var redis = try RedisConfiguration(url: Servers.redisURL!)
+        var redis = try RedisClient.Configuration(url: Servers.redisURL!)
         redis.keyPrefix = "ck-inv-\(suffix)"
         self.redis = redis
-        self.postgres = try PostgresConfiguration(connectionString: Servers.postgresURL!, tablePrefix: "ckinv\(suffix)")
+        self.postgres = try PostgresClient.Configuration(connectionString: Servers.postgresURL!, tablePrefix: "ckinv\(suffix)")
         self.rules = rules
     }
 
@@ -38,11 +38,15 @@ struct Deployment {
         let invalidator: CacheInvalidator
     }
 
-    func instance() -> Instance {
+    /// One instance, composed as the documentation says: one client per server, shared by the layer, index and bus
+    /// on it; the rules given once, in the configuration.
+    func instance() throws -> Instance {
+        let redisClient = RedisClient(configuration: self.redis)
+        let postgresClient = PostgresClient(configuration: self.postgres)
         let memory = MemoryCacheBackend()
-        let redis = RedisCacheBackend(configuration: self.redis)
-        let postgres = PostgresCacheBackend(configuration: self.postgres)
-        let index = PGVectorSemanticIndex(configuration: self.postgres, dimension: 256)
+        let redis = RedisCacheBackend(client: redisClient)
+        let postgres = PostgresCacheBackend(client: postgresClient)
+        let index = PGVectorSemanticIndex(client: postgresClient, dimension: 256)
         var configuration = CacheConfiguration()
         configuration.layers = [
             CacheLayer(backend: memory, options: .init(ttlCeiling: .seconds(300)), name: "L1"),
@@ -50,12 +54,13 @@ struct Deployment {
             CacheLayer(backend: postgres, options: .init(isShared: true), name: "L3"),
         ]
         configuration.semantic = SemanticLayer(index: index, embedder: HashingEmbeddingProvider(dimension: 256), threshold: 0.95)
-        configuration.invalidationBus = RedisInvalidationBus(configuration: self.redis)
+        configuration.semantic?.isShared = true
+        configuration.invalidationBus = RedisInvalidationBus(client: redisClient)
         configuration.writeRules = self.rules
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         return Instance(
             cache: cache, memory: memory, redis: redis, postgres: postgres, index: index,
-            invalidator: CacheInvalidator(cache: cache, rules: self.rules)
+            invalidator: try CacheInvalidator(cache: cache)
         )
     }
 }
@@ -98,8 +103,8 @@ struct InvalidationAcrossLayersTests {
 
     @Test func anEventRemovesItsTagFromEveryLayerAndTheOtherInstanceAndNothingElse() async throws {
         let deployment = try Deployment(rules: Self.rules)
-        let a = deployment.instance()
-        let b = deployment.instance()
+        let a = try deployment.instance()
+        let b = try deployment.instance()
         let runB = Task { try await b.cache.run() }
         defer { runB.cancel() }
         try await Task.sleep(for: .milliseconds(300))  // B subscribes to the bus
@@ -153,7 +158,7 @@ struct InvalidationAcrossLayersTests {
 
     @Test func aTemplateVersionBumpMakesTheNextIdenticalRequestAMiss() async throws {
         let deployment = try Deployment(rules: Self.rules)
-        let a = deployment.instance()
+        let a = try deployment.instance()
         let upstream = EchoCompletionProvider()
         let v1 = CacheScope.versioned(tenant: "shop", namespace: "support", templateVersion: "v1", model: "gpt-4o-mini")
         let v2 = CacheScope.versioned(tenant: "shop", namespace: "support", templateVersion: "v2", model: "gpt-4o-mini")

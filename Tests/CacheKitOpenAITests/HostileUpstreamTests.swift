@@ -11,7 +11,7 @@ import Testing
 struct HostileUpstreamTests {
     init() throws { try FakeOpenAI.post("/_reset", "{}") }
 
-    func cache() -> MultiLayerCache { FakeOpenAI.memoryCache() }
+    func cache() throws -> MultiLayerCache { try FakeOpenAI.memoryCache() }
 
     func request(_ text: String, stream: Bool = false) -> ChatRequest {
         ChatRequest(model: "gpt-4o-mini", messages: [.user(text)], temperature: 0, stream: stream)
@@ -49,7 +49,7 @@ struct HostileUpstreamTests {
     /// cached and replayed. Now the caller gets an error and nothing is cached, in one write or two.
     @Test(arguments: ["error_then_done", "error_then_done_split"])
     func aStreamThatCarriedAnErrorIsAnErrorAndNeverCached(_ mode: String) async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         try FakeOpenAI.post("/_control", #"{"mode":"\#(mode)","count":1}"#)
         let request = self.request("a long answer that fails half way through please", stream: true)
         let stream = try await cache.streamingCompletion(for: request, upstream: FakeOpenAI.client())
@@ -62,7 +62,7 @@ struct HostileUpstreamTests {
 
     /// A stream that ends with `[DONE]` but no finish reason is passed on to the caller, but never cached.
     @Test func aStreamWithoutAFinishReasonIsPassedOnButNotCached() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         try FakeOpenAI.post("/_control", #"{"mode":"no_finish","count":1}"#)
         let request = self.request("no finish reason", stream: true)
         let stream = try await cache.streamingCompletion(for: request, upstream: FakeOpenAI.client())

@@ -38,16 +38,16 @@ enum FakeOpenAI {
     }
 
     /// A cache with one memory layer, quiet logs.
-    static func memoryCache() -> MultiLayerCache {
+    static func memoryCache() throws -> MultiLayerCache {
         var configuration = CacheConfiguration()
         configuration.layers = [.memory()]
         configuration.logger.logLevel = .critical
-        return MultiLayerCache(configuration: configuration)
+        return try MultiLayerCache(configuration: configuration)
     }
 
     static func client(logger: Logger = Logger(label: "test"), timeout: Duration = .seconds(10)) -> OpenAIClient {
         OpenAIClient(
-            configuration: OpenAIConfiguration(
+            configuration: OpenAIClient.Configuration(
                 baseURL: url!, apiKey: apiKey, requestTimeout: timeout, streamIdleTimeout: timeout, initialBackoff: .milliseconds(50),
                 embeddingModel: "fake-embed", embeddingDimension: 8, sendsEmbeddingDimensions: true, embeddingBatchSize: 2
             ),
@@ -75,7 +75,7 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 struct OpenAIClientTests {
     init() throws { try FakeOpenAI.post("/_reset", "{}") }
 
-    func cache() -> MultiLayerCache { FakeOpenAI.memoryCache() }
+    func cache() throws -> MultiLayerCache { try FakeOpenAI.memoryCache() }
 
     func request(_ text: String, tools: Bool = false, reasoning: Bool = false) -> ChatRequest {
         var request = ChatRequest(model: "gpt-4o-mini", messages: [.system("Be brief."), .user(text)], temperature: 0)
@@ -136,13 +136,13 @@ struct OpenAIClientTests {
         let proxy = try TCPFaultProxy(targetPort: try #require(URLComponents(string: FakeOpenAI.url!)?.port))
         defer { proxy.stop() }
         let client = OpenAIClient(
-            configuration: OpenAIConfiguration(
+            configuration: OpenAIClient.Configuration(
                 baseURL: "http://127.0.0.1:\(proxy.port)/v1", apiKey: FakeOpenAI.apiKey, requestTimeout: .milliseconds(500),
                 streamIdleTimeout: .milliseconds(500), maximumRetries: 1, initialBackoff: .milliseconds(10)
             ),
             logger: Logger(label: "test")
         )
-        let cache = self.cache()
+        let cache = try self.cache()
         for i in 0..<10 { _ = try await cache.completion(for: self.request("cached \(i)"), upstream: client) }
         var report: [String] = []
         for fault in [TCPFaultProxy.Fault.stall, .resetAfter(bytes: 40), .latency(.seconds(2))] {
@@ -183,7 +183,7 @@ struct OpenAIClientTests {
     }
 
     @Test func identicalRequestsMakeOneUpstreamCallAndTheSecondIsServedFromL1() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         let client = FakeOpenAI.client()
         let first = try await cache.completion(for: self.request("capital of France?"), upstream: client)
         let second = try await cache.completion(for: self.request("capital of France?"), upstream: client)
@@ -198,7 +198,7 @@ struct OpenAIClientTests {
     }
 
     @Test func aStreamAfterANonStreamingCallIsReplayedFromCache() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         let client = FakeOpenAI.client()
         let original = try await cache.completion(for: self.request("tools please", tools: true, reasoning: true), upstream: client)
         var streaming = self.request("tools please", tools: true, reasoning: true)
@@ -214,7 +214,7 @@ struct OpenAIClientTests {
     }
 
     @Test func aNonStreamingCallAfterAStreamIsServedFromCacheWithTheSameFields() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         let client = FakeOpenAI.client()
         var streaming = self.request("stream me", reasoning: true)
         streaming.stream = true
@@ -269,7 +269,7 @@ struct OpenAIClientTests {
     }
 
     @Test func malformedJSONIsAClearErrorAndNothingIsCached() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         try FakeOpenAI.post("/_control", #"{"mode":"malformed","count":1}"#)
         do {
             _ = try await cache.completion(for: self.request("malformed"), upstream: FakeOpenAI.client())
@@ -282,7 +282,7 @@ struct OpenAIClientTests {
     }
 
     @Test func aTruncatedStreamIsAnErrorAndNothingIsCached() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         try FakeOpenAI.post("/_control", #"{"mode":"truncate","count":1}"#)
         var streaming = self.request("truncate this long answer please")
         streaming.stream = true
@@ -304,7 +304,7 @@ struct OpenAIClientTests {
     }
 
     @Test func aStreamWhoseReaderIsCancelledIsAbortedAndNotCached() async throws {
-        let cache = self.cache()
+        let cache = try self.cache()
         try FakeOpenAI.post("/_control", #"{"mode":"slow","count":1,"delay_ms":100}"#)
         var streaming = self.request("a caller that is cancelled after the first chunk of a slow answer")
         streaming.stream = true

@@ -9,8 +9,8 @@ enum PostgresTestServer {
     static let url = ProcessInfo.processInfo.environment["CACHEKIT_POSTGRES_URL"]
     static var available: Bool { url != nil }
 
-    static func configuration(prefix: String = "ckt") throws -> PostgresConfiguration {
-        try PostgresConfiguration(connectionString: url ?? "postgresql://cachekit@127.0.0.1:55432/cachekit", tablePrefix: prefix)
+    static func configuration(prefix: String = "ckt") throws -> PostgresClient.Configuration {
+        try PostgresClient.Configuration(connectionString: url ?? "postgresql://cachekit@127.0.0.1:55432/cachekit", tablePrefix: prefix)
     }
 
     /// Runs SQL with the server's psql (admin actions the tests need, like pg_terminate_backend).
@@ -39,7 +39,7 @@ struct PostgresConfigurationTests {
     ])
     func parseErrorsNeverQuoteAPassword(_ connectionString: String) {
         do {
-            _ = try PostgresConfiguration(connectionString: connectionString)
+            _ = try PostgresClient.Configuration(connectionString: connectionString)
             Issue.record("accepted \(connectionString)")
         } catch {
             #expect(!error.message.contains("hunter2") && !"\(error)".contains("hunter2"), "\(error.message)")
@@ -49,20 +49,20 @@ struct PostgresConfigurationTests {
 
     @Test func badConnectionStringsAndPrefixesAreClearErrors() {
         do {
-            _ = try PostgresConfiguration(connectionString: "host=localhost nonsense_option=1")
+            _ = try PostgresClient.Configuration(connectionString: "host=localhost nonsense_option=1")
             Issue.record("accepted an unknown option")
         } catch {
             #expect(error.code == .invalidConfiguration)
             #expect(error.message.contains("nonsense_option"), "\(error.message)")
         }
         do {
-            _ = try PostgresConfiguration(connectionString: "postgresql://u:hunter2@h/db", tablePrefix: "x; DROP TABLE y")
+            _ = try PostgresClient.Configuration(connectionString: "postgresql://u:hunter2@h/db", tablePrefix: "x; DROP TABLE y")
             Issue.record("accepted an SQL-looking table prefix")
         } catch {
             #expect(error.code == .invalidConfiguration)
             #expect(!error.description.contains("hunter2"))
         }
-        #expect((try? PostgresConfiguration(connectionString: "postgresql://u:hunter2@h/db"))?.description.contains("hunter2") == false)
+        #expect((try? PostgresClient.Configuration(connectionString: "postgresql://u:hunter2@h/db"))?.description.contains("hunter2") == false)
     }
 }
 
@@ -89,7 +89,7 @@ struct PostgresIntegrationTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [.memory()]
         cacheConfiguration.semantic = .pgvector(configuration, embedder: HashingEmbeddingProvider(dimension: 384), threshold: 0.8)
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let tenant = CacheScope(tenant: "pg-\(UInt32.random(in: 0...UInt32.max))")
         _ = try await cache.completion(for: self.request("how do I reset my account password"), in: tenant, upstream: upstream)
@@ -130,7 +130,7 @@ struct PostgresIntegrationTests {
     }
 
     @Test func unreachableServerAndUnknownDatabaseAreClearErrors() async throws {
-        let wrongPort = try PostgresConfiguration(connectionString: "postgresql://cachekit@127.0.0.1:1/cachekit?connect_timeout=2")
+        let wrongPort = try PostgresClient.Configuration(connectionString: "postgresql://cachekit@127.0.0.1:1/cachekit?connect_timeout=2")
         let key = CacheKey(digest: Digest256(hashing: [1]), scopeID: CacheScope.default.id)
         do {
             _ = try await PostgresCacheBackend(configuration: wrongPort).get(key)
@@ -141,7 +141,7 @@ struct PostgresIntegrationTests {
         var wrongUser = PostgresTestServer.url!
         wrongUser = wrongUser.replacingOccurrences(of: "cachekit@", with: "no_such_role_ck:hunter2@")
         do {
-            _ = try await PostgresCacheBackend(configuration: try PostgresConfiguration(connectionString: wrongUser)).get(key)
+            _ = try await PostgresCacheBackend(configuration: try PostgresClient.Configuration(connectionString: wrongUser)).get(key)
             Issue.record("connected as a role that does not exist")
         } catch let error as CacheError {
             #expect(error.message.contains("no_such_role_ck"), "\(error)")
@@ -150,7 +150,7 @@ struct PostgresIntegrationTests {
         var url = PostgresTestServer.url!
         url = String(url[..<url.lastIndex(of: "/")!]) + "/no_such_database_ck"
         do {
-            _ = try await PostgresCacheBackend(configuration: try PostgresConfiguration(connectionString: url)).get(key)
+            _ = try await PostgresCacheBackend(configuration: try PostgresClient.Configuration(connectionString: url)).get(key)
             Issue.record("connected to a database that does not exist")
         } catch let error as CacheError {
             #expect(error.message.contains("no_such_database_ck"), "\(error)")
@@ -174,7 +174,7 @@ struct PostgresIntegrationTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let tenant = CacheScope(tenant: "kill-\(UInt32.random(in: 0...UInt32.max))")
         let now = SystemCacheClock().now()
@@ -219,7 +219,7 @@ struct PostgresIntegrationTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let tenant = CacheScope(tenant: "terminate-\(UInt32.random(in: 0...UInt32.max))")
         var failures = 0
@@ -256,14 +256,14 @@ struct PostgresIntegrationTests {
         let proxy = try TCPFaultProxy(targetPort: try #require(components.port))
         defer { proxy.stop() }
         components.port = proxy.port
-        var configuration = try PostgresConfiguration(connectionString: try #require(components.string), tablePrefix: "ckt")
+        var configuration = try PostgresClient.Configuration(connectionString: try #require(components.string), tablePrefix: "ckt")
         configuration.statementTimeout = .milliseconds(500)
         configuration.connectTimeout = .seconds(1)
         let backend = PostgresCacheBackend(configuration: configuration)
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(timeout: .milliseconds(300), isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let tenant = CacheScope(tenant: "proxy-\(UInt32.random(in: 0...UInt32.max))")
         let stop = LockedState(false)
@@ -311,7 +311,7 @@ struct PostgresIntegrationTests {
         let proxy = try TCPFaultProxy(targetPort: try #require(components.port))
         defer { proxy.stop() }
         components.port = proxy.port
-        let configuration = try PostgresConfiguration(connectionString: try #require(components.string), tablePrefix: "ckt")
+        let configuration = try PostgresClient.Configuration(connectionString: try #require(components.string), tablePrefix: "ckt")
         let backend = PostgresCacheBackend(configuration: configuration)
         let storm = try await CancellationStorm.run(
             on: backend, scope: CacheScope(tenant: "storm-\(UInt32.random(in: 0...UInt32.max))"), calls: 2000, maximumDelay: .milliseconds(1200),
@@ -331,7 +331,7 @@ struct PostgresIntegrationTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let tenant = CacheScope(tenant: "corrupt-\(UInt32.random(in: 0...UInt32.max))")
         let questions = ["first question", "second question", "third question"]

@@ -165,7 +165,7 @@ struct PromptCacheAccountingTests {
     @Test func upstreamPromptCacheUsageIsFedIntoCacheStatistics() async throws {
         var configuration = CacheConfiguration()
         configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(), options: .init())]
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let upstream = ClosureCompletionProvider { _ in try ChatResponse(json: Self.openAI.canonicalBytes()) }
         for question in ["a", "b", "a"] {
             _ = try await cache.completion(for: ChatRequest(model: "gpt-4o-mini", messages: [.user(question)], temperature: 0), upstream: upstream)

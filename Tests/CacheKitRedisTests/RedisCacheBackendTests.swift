@@ -18,7 +18,7 @@ struct RedisCacheBackendTests {
         ChatRequest(model: "gpt-4o-mini", messages: [.system("s"), .user(text)], temperature: 0)
     }
 
-    func instance(shared configuration: RedisConfiguration, bus: RedisInvalidationBus) -> (MultiLayerCache, MemoryCacheBackend) {
+    func instance(shared configuration: RedisClient.Configuration, bus: RedisInvalidationBus) throws -> (MultiLayerCache, MemoryCacheBackend) {
         let memory = MemoryCacheBackend()
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [
@@ -26,13 +26,13 @@ struct RedisCacheBackendTests {
             CacheLayer(backend: RedisCacheBackend(configuration: configuration), options: .init(timeout: .milliseconds(500), isShared: true)),
         ]
         cacheConfiguration.invalidationBus = bus
-        return (MultiLayerCache(configuration: cacheConfiguration), memory)
+        return (try MultiLayerCache(configuration: cacheConfiguration), memory)
     }
 
     @Test func twoInstancesShareL2AndInvalidationReachesTheOtherL1() async throws {
         let configuration = try RedisTestServer.configuration()
-        let (a, _) = self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
-        let (b, memoryB) = self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
+        let (a, _) = try self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
+        let (b, memoryB) = try self.instance(shared: configuration, bus: RedisInvalidationBus(configuration: configuration))
         let runB = Task { try await b.run() }
         defer { runB.cancel() }
         try await Task.sleep(for: .milliseconds(200))  // B subscribes
@@ -112,7 +112,7 @@ struct RedisCacheBackendTests {
         await #expect(throws: CacheError.self) { _ = try await backend.get(key) }
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [.memory(), CacheLayer(backend: backend, options: .init(timeout: .milliseconds(500), isShared: true))]
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         for _ in 0..<3 { _ = try await cache.completion(for: self.request("q"), upstream: upstream) }
         #expect(upstream.calls == 1, "the memory layer must still serve")
@@ -180,7 +180,7 @@ struct RedisCacheBackendTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let upstream = EchoCompletionProvider()
         let questions = ["first question", "second question", "third question"]
         for question in questions {

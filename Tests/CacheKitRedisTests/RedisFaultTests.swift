@@ -22,7 +22,7 @@ struct RedisFaultTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [CacheLayer(backend: backend, options: .init(timeout: .milliseconds(250), isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        return (MultiLayerCache(configuration: cacheConfiguration), backend)
+        return (try MultiLayerCache(configuration: cacheConfiguration), backend)
     }
 
     /// Sends requests over 40 questions until `stop` is set; counts user-visible failures.
@@ -84,7 +84,7 @@ struct RedisFaultTests {
         var cacheConfiguration = CacheConfiguration()
         cacheConfiguration.layers = [.memory(), CacheLayer(backend: redis, options: .init(timeout: .milliseconds(250), isShared: true))]
         cacheConfiguration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
         let version = LockedState(1)
         let upstream = ClosureCompletionProvider { request in
             ChatResponse(id: "r", model: "m", created: 0, content: "v\(version.withLock { $0 }): \(request.lastUserText ?? "")")

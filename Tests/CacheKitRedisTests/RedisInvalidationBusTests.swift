@@ -18,7 +18,7 @@ struct RedisInvalidationBusTests {
         configuration.layers = [CacheLayer(backend: memory)]
         configuration.invalidationBus = bus
         configuration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let running = Task { try await cache.run() }
         try await Task.sleep(for: .milliseconds(300))  // subscribed
         _ = try await cache.completion(

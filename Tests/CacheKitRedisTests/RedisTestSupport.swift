@@ -7,8 +7,8 @@ enum RedisTestServer {
     static let url = ProcessInfo.processInfo.environment["CACHEKIT_REDIS_URL"]
     static var available: Bool { url != nil }
 
-    static func configuration(prefix: String = "ck-test-\(UInt32.random(in: 0...UInt32.max))") throws -> RedisConfiguration {
-        var configuration = try RedisConfiguration(url: url ?? "redis://127.0.0.1:6390/0")
+    static func configuration(prefix: String = "ck-test-\(UInt32.random(in: 0...UInt32.max))") throws -> RedisClient.Configuration {
+        var configuration = try RedisClient.Configuration(url: url ?? "redis://127.0.0.1:6390/0")
         configuration.keyPrefix = prefix
         return configuration
     }

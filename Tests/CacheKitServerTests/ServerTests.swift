@@ -25,11 +25,11 @@ func withProxy(
     var configuration = CacheConfiguration()
     configuration.layers = [.memory()]
     configuration.logger.logLevel = .error
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     var logger = Logger(label: "test.serve")
     logger.logLevel = .error
     let proxy = CacheProxy(
-        cache: cache, upstream: OpenAIClient(configuration: OpenAIConfiguration(baseURL: Upstream.url!, apiKey: "sk-upstream")),
+        cache: cache, upstream: OpenAIClient(configuration: OpenAIClient.Configuration(baseURL: Upstream.url!, apiKey: "sk-upstream")),
         configuration: try proxyConfiguration
             ?? ProxyConfiguration(
                 authentication: try .passthrough(tenantSecret: Array("a test secret of 32 bytes, fixed".utf8), allowsAnonymous: true),

@@ -20,6 +20,29 @@ struct BlockingThreadPoolTests {
         #expect(try await pool.run { 7 } == 7)
     }
 
+    /// A pool starts no thread until work arrives, one per job that finds every thread busy, never more than asked.
+    @Test func startsThreadsOnlyAsWorkArrives() async throws {
+        let pool = BlockingThreadPool(threadCount: 3, name: "lazy")
+        #expect(pool.startedThreads == 0)
+        #expect(try await pool.run { 1 } == 1)
+        #expect(pool.startedThreads == 1)
+        // Four jobs that block until all four are queued: three threads start, the fourth job waits for one.
+        let gate = LockedState(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await pool.run {
+                        gate.withLock { $0 += 1 }
+                        while gate.withLock({ $0 }) < 3 { usleep(1000) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(pool.startedThreads == 3)
+        pool.shutdown()
+    }
+
     /// A pool released from inside one of its own jobs (the last reference held by the job) must neither crash
     /// nor hang: its threads keep the shared state alive until they exit.
     @Test func canBeReleasedFromInsideItsOwnJob() async throws {

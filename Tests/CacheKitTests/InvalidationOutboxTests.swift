@@ -42,7 +42,7 @@ struct InvalidationOutboxTests {
         configuration.layers = [CacheLayer(backend: l1), CacheLayer(backend: l2, options: .init(isShared: true))]
         configuration.invalidationBus = bus
         configuration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let upstream = VersionedUpstream()
         for i in 0..<4 {
             _ = try await cache.completion(for: self.request("q\(i)"), control: CacheControl(tags: ["catalog"]), upstream: upstream)
@@ -129,7 +129,7 @@ struct SemanticQueryBoundTests {
         semantic.maximumQueryBytes = 100
         configuration.semantic = semantic
         configuration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let upstream = EchoCompletionProvider()
         let long = String(repeating: "a long preamble shared by many prompts ", count: 10)
         _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(long + "first")], temperature: 0), upstream: upstream)
@@ -149,16 +149,16 @@ struct DurableOutboxTests {
     @Test func pendingInvalidationsSurviveARestart() async throws {
         let path = "/tmp/ck-outbox-\(UInt32.random(in: 0...UInt32.max)).json"
         let shared = FaultInjectingCacheBackend(InMemoryCacheBackend(name: "shared"))
-        func cache() -> MultiLayerCache {
+        func cache() throws -> MultiLayerCache {
             var configuration = CacheConfiguration()
             configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(name: "local")), CacheLayer(backend: shared, options: .init(isShared: true))]
             configuration.invalidationOutboxPath = path
             configuration.logger.logLevel = .critical
-            return MultiLayerCache(configuration: configuration)
+            return try MultiLayerCache(configuration: configuration)
         }
         let upstream = InvalidationOutboxTests.VersionedUpstream()
         let request = ChatRequest(model: "m", messages: [.user("price")], temperature: 0)
-        let first = cache()
+        let first = try cache()
         _ = try await first.completion(for: request, control: CacheControl(tags: ["prices"]), upstream: upstream)
         upstream.version.withLock { $0 = 2 }
         shared.inject(.fail)
@@ -166,10 +166,10 @@ struct DurableOutboxTests {
 
         // The process ends; the layer comes back still holding the old answer; a new process starts.
         shared.inject(.none)
-        let second = cache()
+        let second = try cache()
         #expect(second.pendingInvalidations == 1, "the pending invalidation was forgotten by the restart")
         #expect(try await second.completion(for: request, upstream: upstream).response.text == "v2: price")
         #expect(await second.retryPendingInvalidations() == 0)
-        #expect(cache().pendingInvalidations == 0, "the file was not updated once applied")
+        #expect(try cache().pendingInvalidations == 0, "the file was not updated once applied")
     }
 }

@@ -18,7 +18,7 @@ struct MultiLayerCacheTests {
         policy: CachePolicy = CachePolicy(),
         failurePolicy: FailurePolicy = .treatAsMiss,
         bus: (any InvalidationBus)? = nil
-    ) -> MultiLayerCache {
+    ) throws -> MultiLayerCache {
         var configuration = CacheConfiguration(clock: self.clock)
         configuration.layers = layers.enumerated().map { index, backend in
             CacheLayer(
@@ -31,12 +31,12 @@ struct MultiLayerCacheTests {
         configuration.policy = policy
         configuration.failurePolicy = failurePolicy
         configuration.invalidationBus = bus
-        return MultiLayerCache(configuration: configuration)
+        return try MultiLayerCache(configuration: configuration)
     }
 
     @Test func repeatedRequestIsServedFromL1WithTheSameBody() async throws {
         let upstream = EchoCompletionProvider()
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let first = try await cache.completion(for: self.request("capital of France?"), upstream: upstream)
         let second = try await cache.completion(for: self.request("capital of France?"), upstream: upstream)
         #expect(first.outcome.source == .miss)
@@ -53,12 +53,12 @@ struct MultiLayerCacheTests {
     @Test func hitInL2IsBackfilledIntoL1WithoutExtendingItsLife() async throws {
         let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         let l2 = InMemoryCacheBackend(clock: self.clock)
-        let writer = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock), l2], ceilings: [nil, nil])
+        let writer = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock), l2], ceilings: [nil, nil])
         let upstream = EchoCompletionProvider()
         let control = CacheControl(ttl: .seconds(30))
         _ = try await writer.completion(for: self.request("q"), control: control, upstream: upstream)
 
-        let reader = self.makeCache(layers: [l1, l2], ceilings: [.seconds(300), nil])
+        let reader = try self.makeCache(layers: [l1, l2], ceilings: [.seconds(300), nil])
         let fromL2 = try await reader.completion(for: self.request("q"), upstream: upstream)
         #expect(fromL2.outcome.source == .hitL2)
         #expect(l1.count("set") == 1, "an L2 hit was not backfilled into L1")
@@ -77,7 +77,7 @@ struct MultiLayerCacheTests {
     @Test func layerTTLCeilingCapsEntries() async throws {
         let l1 = InMemoryCacheBackend(clock: self.clock)
         let l2 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [l1, l2], ceilings: [.seconds(10), nil])
+        let cache = try self.makeCache(layers: [l1, l2], ceilings: [.seconds(10), nil])
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("q"), upstream: upstream)
         self.clock.advance(by: .seconds(11))
@@ -88,7 +88,7 @@ struct MultiLayerCacheTests {
 
     @Test func aThousandConcurrentIdenticalMissesMakeOneUpstreamCall() async throws {
         let upstream = EchoCompletionProvider(latency: .milliseconds(200))
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let request = self.request("stampede")
         let responses = try await withThrowingTaskGroup(of: ChatResponse.self) { group in
             for _ in 0..<1000 { group.addTask { try await cache.completion(for: request, upstream: upstream).response } }
@@ -106,7 +106,7 @@ struct MultiLayerCacheTests {
 
     @Test func staleEntryIsServedWhileExactlyOneRefreshRuns() async throws {
         let upstream = EchoCompletionProvider()
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let control = CacheControl(ttl: .seconds(10), staleWhileRevalidate: .seconds(60))
         let first = try await cache.completion(for: self.request("q"), control: control, upstream: upstream)
         self.clock.advance(by: .seconds(20))
@@ -132,7 +132,7 @@ struct MultiLayerCacheTests {
     @Test func aFailingLayerIsAMissAndCounted() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         let l2 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [broken, l2])
+        let cache = try self.makeCache(layers: [broken, l2])
         let upstream = EchoCompletionProvider()
         broken.inject(.fail)
         let first = try await cache.completion(for: self.request("q"), upstream: upstream)
@@ -146,7 +146,7 @@ struct MultiLayerCacheTests {
 
     @Test func aHangingLayerTimesOutAndTheRequestIsAnswered() async throws {
         let hung = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
-        let cache = self.makeCache(layers: [hung], timeouts: [.milliseconds(50)])
+        let cache = try self.makeCache(layers: [hung], timeouts: [.milliseconds(50)])
         let upstream = EchoCompletionProvider()
         hung.inject(.hang)
         defer { hung.inject(.none) }
@@ -187,7 +187,7 @@ struct MultiLayerCacheTests {
     @Test func aBackfillRacingAnInvalidationCannotResurrectTheEntry() async throws {
         let l1 = GatedBackend(InMemoryCacheBackend(clock: self.clock))
         let l2 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [l1, l2])
+        let cache = try self.makeCache(layers: [l1, l2])
         let request = self.request("price of the widget")
         let key = cache.key(for: request)
         let now = self.clock.now()
@@ -216,7 +216,7 @@ struct MultiLayerCacheTests {
     @Test func aThousandConcurrentHitsDuringAnInvalidationSeeNothingStaleAfterItReturns() async throws {
         let l1 = InMemoryCacheBackend(clock: self.clock)
         let l2 = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
-        let cache = self.makeCache(layers: [l1, l2])
+        let cache = try self.makeCache(layers: [l1, l2])
         let now = self.clock.now()
         let requests = (0..<20).map { self.request("catalog question \($0)") }
         for request in requests {
@@ -267,7 +267,7 @@ struct MultiLayerCacheTests {
         configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(clock: self.clock))]
         configuration.maximumInFlightCalls = 4
         configuration.logger.logLevel = .critical
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let released = LockedState(false), calls = LockedState(0)
         let upstream = ClosureCompletionProvider { request in
             calls.withLock { $0 += 1 }
@@ -296,7 +296,7 @@ struct MultiLayerCacheTests {
     @Test func propagatePolicyThrowsTheLayerError() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         broken.inject(.fail)
-        let cache = self.makeCache(layers: [broken], failurePolicy: .propagate)
+        let cache = try self.makeCache(layers: [broken], failurePolicy: .propagate)
         await #expect(throws: CacheError.self) {
             _ = try await cache.completion(for: self.request("q"), upstream: EchoCompletionProvider())
         }
@@ -305,7 +305,7 @@ struct MultiLayerCacheTests {
     @Test func propagatePolicyThrowsAFailedStoreAfterTheOtherLayersAreWritten() async throws {
         let broken = FaultInjectingCacheBackend(InMemoryCacheBackend(clock: self.clock))
         let l2 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [broken, l2], failurePolicy: .propagate)
+        let cache = try self.makeCache(layers: [broken, l2], failurePolicy: .propagate)
         let lookup = try await cache.lookup(self.request("q"))
         broken.inject(.fail)
         let response = ChatResponse(id: "r", model: "m", created: 0, content: "a")
@@ -317,7 +317,7 @@ struct MultiLayerCacheTests {
     @Test(arguments: [nil, 0.7, 1.0] as [Double?])
     func nondeterministicRequestsAreNeverWritten(temperature: Double?) async throws {
         let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
-        let cache = self.makeCache(layers: [l1])
+        let cache = try self.makeCache(layers: [l1])
         let upstream = EchoCompletionProvider()
         for _ in 0..<3 {
             let result = try await cache.completion(for: self.request("q", temperature: temperature), upstream: upstream)
@@ -330,7 +330,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func severalChoicesAreNondeterministic() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         var request = self.request("q")
         request.n = 3
         let upstream = EchoCompletionProvider()
@@ -340,7 +340,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func requestControls() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let upstream = EchoCompletionProvider()
         let noStore = try await cache.completion(for: self.request("a"), control: CacheControl(noStore: true), upstream: upstream)
         #expect(noStore.outcome.source == .miss)
@@ -359,7 +359,7 @@ struct MultiLayerCacheTests {
 
     @Test func upstreamErrorsAndRefusalsAreNeverCached() async throws {
         let l1 = RecordingCacheBackend(InMemoryCacheBackend(clock: self.clock))
-        let cache = self.makeCache(layers: [l1])
+        let cache = try self.makeCache(layers: [l1])
         let upstream = EchoCompletionProvider()
         upstream.failNext(1)
         await #expect(throws: CacheError.self) { _ = try await cache.completion(for: self.request("q"), upstream: upstream) }
@@ -376,7 +376,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func oversizeAnswersAreReturnedButNotStored() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], policy: CachePolicy(maximumValueBytes: 64))
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], policy: CachePolicy(maximumValueBytes: 64))
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("q"), upstream: upstream)
         #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .miss)
@@ -386,7 +386,7 @@ struct MultiLayerCacheTests {
     @Test func corruptEntryIsAMissAndIsDeleted() async throws {
         let inner = InMemoryCacheBackend(clock: self.clock)
         let faulty = FaultInjectingCacheBackend(inner)
-        let cache = self.makeCache(layers: [faulty])
+        let cache = try self.makeCache(layers: [faulty])
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("q"), upstream: upstream)
         #expect(inner.count == 1)
@@ -402,7 +402,7 @@ struct MultiLayerCacheTests {
 
     @Test func storedBytesThatAreNotAResponseAreDroppedAndAnsweredUpstream() async throws {
         let l1 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [l1])
+        let cache = try self.makeCache(layers: [l1])
         let key = cache.key(for: self.request("q"))
         try await l1.set(CacheEntry(value: Array("not json".utf8), createdAt: self.clock.now(), expiresAt: self.clock.now() + .seconds(60)), for: key)
         let upstream = EchoCompletionProvider()
@@ -415,7 +415,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func tenantsNeverShareExactEntries() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("q"), in: CacheScope(tenant: "a"), upstream: upstream)
         let b = try await cache.completion(for: self.request("q"), in: CacheScope(tenant: "b"), upstream: upstream)
@@ -430,7 +430,7 @@ struct MultiLayerCacheTests {
 
     @Test func paraphraseIsASemanticHitAndIsBackfilled() async throws {
         let l1 = InMemoryCacheBackend(clock: self.clock)
-        let cache = self.makeCache(layers: [l1], semantic: self.semanticLayer())
+        let cache = try self.makeCache(layers: [l1], semantic: self.semanticLayer())
         let upstream = EchoCompletionProvider()
         let original = try await cache.completion(for: self.request("how do I reset my account password"), upstream: upstream)
         let paraphrase = try await cache.completion(for: self.request("how do I reset my account password please"), upstream: upstream)
@@ -448,7 +448,7 @@ struct MultiLayerCacheTests {
 
     /// A refresh (no-cache) replaces the semantic record too: a paraphrase afterwards gets the new answer.
     @Test func aRefreshAlsoRenewsTheSemanticRecord() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
         let upstream = EchoCompletionProvider()
         let first = try await cache.completion(for: self.request("how do I reset my account password"), upstream: upstream)
         let refresh = try await cache.completion(
@@ -481,7 +481,7 @@ struct MultiLayerCacheTests {
             index: InMemorySemanticIndex(dimension: 3, clock: self.clock), embedder: embedder, threshold: 0.9,
             rerank: rerank ? SemanticRerank() : nil
         )
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
         let upstream = EchoCompletionProvider()
         let password = try await cache.completion(for: self.request("how do I reset my password"), upstream: upstream)
         let apiKey = try await cache.completion(for: self.request("how do I rotate my API key"), upstream: upstream)
@@ -517,7 +517,7 @@ struct MultiLayerCacheTests {
             index: InMemorySemanticIndex(dimension: 3, clock: self.clock), embedder: embedder, threshold: 0.9,
             rerank: SemanticRerank(lexicalWeight: 0, ambiguityMargin: margin)
         )
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
         let upstream = EchoCompletionProvider()
         let order = try await cache.completion(for: self.request("cancel my order"), upstream: upstream)
         _ = try await cache.completion(for: self.request("cancel my subscription"), upstream: upstream)
@@ -555,7 +555,7 @@ struct MultiLayerCacheTests {
     func aQuestionWithOtherNumbersIsNeverASemanticHit(guarded: Bool) async throws {
         var layer = self.semanticLayer(threshold: 0.5)
         layer.numbersMustMatch = guarded
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("what is the price of product 123"), upstream: upstream)
         let other = try await cache.completion(for: self.request("what is the price of product 456"), upstream: upstream)
@@ -576,7 +576,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func tenantsNeverShareSemanticEntries() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer())
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("how do I reset my account password"), in: CacheScope(tenant: "a"), upstream: upstream)
         let other = try await cache.completion(for: self.request("how do I reset my account password please"), in: CacheScope(tenant: "b"), upstream: upstream)
@@ -586,7 +586,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func followUpInAnotherConversationIsNotASemanticHit() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer(threshold: 0.5))
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: self.semanticLayer(threshold: 0.5))
         let upstream = EchoCompletionProvider()
         let android = ChatRequest(
             model: "gpt-4o-mini",
@@ -617,7 +617,7 @@ struct MultiLayerCacheTests {
         }
         var semantic = self.semanticLayer()
         semantic.embedder = BrokenEmbedder()
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: semantic)
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: semantic)
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: self.request("q"), upstream: upstream)
         #expect(try await cache.completion(for: self.request("q"), upstream: upstream).outcome.source == .hitL1)
@@ -629,8 +629,8 @@ struct MultiLayerCacheTests {
         let shared = InMemoryCacheBackend(clock: self.clock)
         let localA = InMemoryCacheBackend(clock: self.clock)
         let localB = InMemoryCacheBackend(clock: self.clock)
-        let a = self.makeCache(layers: [localA, shared], semantic: nil, bus: bus)
-        let b = self.makeCache(layers: [localB, shared], semantic: nil, bus: bus)
+        let a = try self.makeCache(layers: [localA, shared], semantic: nil, bus: bus)
+        let b = try self.makeCache(layers: [localB, shared], semantic: nil, bus: bus)
         let runB = Task { try await b.run() }
         defer { runB.cancel() }
         while bus.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
@@ -654,7 +654,7 @@ struct MultiLayerCacheTests {
     }
 
     @Test func scopeVersionBumpStartsFresh() async throws {
-        let cache = self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)])
         let upstream = EchoCompletionProvider()
         let v1 = CacheScope(tenant: "t", namespace: "faq", version: "1")
         _ = try await cache.completion(for: self.request("q"), in: v1, upstream: upstream)

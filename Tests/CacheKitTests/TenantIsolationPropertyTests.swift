@@ -30,8 +30,8 @@ struct TenantIsolationPropertyTests {
             let clock = ManualClock()
             var configuration = CacheConfiguration()
             configuration.layers = [
-                CacheLayer(backend: InMemoryCacheBackend(clock: clock)),
-                CacheLayer(backend: InMemoryCacheBackend(clock: clock), options: .init(isShared: true)),
+                CacheLayer(backend: InMemoryCacheBackend(clock: clock), name: "L1"),
+                CacheLayer(backend: InMemoryCacheBackend(clock: clock), options: .init(isShared: true), name: "L2"),
             ]
             // A low threshold and a lexical embedder: paraphrases of any question come close, so only the scope can
             // keep tenants apart.
@@ -41,7 +41,7 @@ struct TenantIsolationPropertyTests {
             )
             configuration.clock = clock
             configuration.logger.logLevel = .critical
-            let cache = MultiLayerCache(configuration: configuration)
+            let cache = try MultiLayerCache(configuration: configuration)
             for step in steps {
                 let owner = "tenant \(step.tenant) namespace \(step.namespace)"
                 let text = Self.questions[step.question] + (step.paraphrase ? " please" : "")

@@ -15,7 +15,7 @@ struct TracingTests {
             CacheLayer(backend: InMemoryCacheBackend(clock: clock), options: .init(isShared: true), name: "L2"),
         ]
         configuration.tracer = tracer
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let request = ChatRequest(model: "gpt-4o-mini", messages: [.user("hello")], temperature: 0)
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: request, control: CacheControl(tags: ["t"]), upstream: upstream)

@@ -60,7 +60,7 @@ let benchmarks: @Sendable () -> Void = {
         var configuration = CacheConfiguration()
         configuration.layers = [.memory(.init(maximumBytes: 256 << 20, maximumEntries: 100_000))]
         configuration.logger.logLevel = .error
-        return MultiLayerCache(configuration: configuration)
+        return try MultiLayerCache(configuration: configuration)
     }
     let requests = (0..<10_000).map { Fixtures.request($0) }
     let upstream = ClosureCompletionProvider { request in

@@ -43,12 +43,12 @@ func serviceBenchmarks() {
             let cache = box.value!
             for _ in benchmark.scaledIterations { blackHole(try await cache.lookup(Fixtures.request2KB)) }
         } setup: {
-            var redis = try RedisConfiguration(url: url)
+            var redis = try RedisClient.Configuration(url: url)
             redis.keyPrefix = "ck-ordo"
             var configuration = CacheConfiguration()
             configuration.layers = [.redis(redis)]
             configuration.logger.logLevel = .error
-            let cache = MultiLayerCache(configuration: configuration)
+            let cache = try MultiLayerCache(configuration: configuration)
             _ = try await cache.completion(for: Fixtures.request2KB, upstream: Fixtures.upstream)
             box.value = cache
         }
@@ -60,7 +60,7 @@ func serviceBenchmarks() {
         Benchmark("PGVectorLookup.10kx384.top1", configuration: oneShot) { benchmark in
             try await searchEach(box.value!, in: partition, benchmark)
         } setup: {
-            let index = PGVectorSemanticIndex(configuration: try PostgresConfiguration(connectionString: url, tablePrefix: "ckordo"), dimension: 384)
+            let index = PGVectorSemanticIndex(configuration: try PostgresClient.Configuration(connectionString: url, tablePrefix: "ckordo"), dimension: 384)
             let vectors = Fixtures.unitVectors(count: 10_000, dimension: 384, seed: 11)
             if try await index.search(SemanticQuery(vector: vectors[0], partition: partition, minimumSimilarity: 0.99, limit: 1)).isEmpty {
                 let now = SystemCacheClock().now()

@@ -77,7 +77,7 @@ let benchPartition = SemanticPartition(digest: Digest256(hashing: Array("bench-p
 
 func benchIndex(_ url: String) throws -> PGVectorSemanticIndex {
     let ef = Int(ProcessInfo.processInfo.environment["BENCH_EF_SEARCH"] ?? "") ?? 64
-    return PGVectorSemanticIndex(configuration: try PostgresConfiguration(connectionString: url, tablePrefix: "ckbench", efSearch: ef), dimension: 384)
+    return PGVectorSemanticIndex(configuration: try PostgresClient.Configuration(connectionString: url, tablePrefix: "ckbench", efSearch: ef), dimension: 384)
 }
 
 /// Creates the schema and prints what the loader needs: scope id, partition and a valid payload, as hex.
@@ -115,11 +115,11 @@ func pgvectorSearch(url: String, queriesFile: String) async throws {
 
 /// A direct call to the loopback upstream through OpenAIClient, and a cache hit through MultiLayerCache, p50 of 300.
 func openAIBenchmark(url: String, request: ChatRequest) async throws {
-    let client = OpenAIClient(configuration: OpenAIConfiguration(baseURL: url, apiKey: "sk-bench"))
+    let client = OpenAIClient(configuration: OpenAIClient.Configuration(baseURL: url, apiKey: "sk-bench"))
     var configuration = CacheConfiguration()
     configuration.layers = [.memory()]
     configuration.logger.logLevel = .error
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     _ = try await client.complete(request)
     var direct = LatencyHistogram()
     for _ in 0..<300 {
@@ -211,7 +211,7 @@ func semanticBenchmark(pairsFile: String, directory: String) async throws {
         index: MemorySemanticIndex(configuration: .init(dimension: embedder.dimension, maximumRecords: pairs.count + 1)),
         embedder: embedder, threshold: threshold, rerank: SemanticRerank(ambiguityMargin: margin)
     )
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     func request(_ text: String) -> ChatRequest {
         var request = ChatRequest(model: "gpt-4o-mini", messages: [.user(text)])
         request.temperature = 0  // deterministic: cacheable
@@ -278,12 +278,12 @@ func embeddingBenchmark(directory: String) throws {
 
 /// L2 hits through MultiLayerCache (Redis only, one client, 2 KB value) and pipelined bulk warm-up, as ops/s.
 func redisBenchmark(url: String, request: ChatRequest) async throws {
-    var redis = try RedisConfiguration(url: url)
+    var redis = try RedisClient.Configuration(url: url)
     redis.keyPrefix = "ck-bench"
     var configuration = CacheConfiguration()
     configuration.layers = [.redis(redis)]
     configuration.logger.logLevel = .error
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     let value = String(repeating: "v", count: 2000 - 200)
     let upstream = ClosureCompletionProvider { request in ChatResponse(id: "x", model: request.model, created: 0, content: value) }
     _ = try await cache.completion(for: request, upstream: upstream)
@@ -343,7 +343,7 @@ results.merge(try await Task.detached { () async throws -> [String: JSONValue] i
     var configuration = CacheConfiguration()
     configuration.layers = [.memory()]
     configuration.logger.logLevel = .error
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     let upstream = ClosureCompletionProvider { request in
         ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500), usage: TokenUsage(promptTokens: 500, completionTokens: 400))
     }
@@ -412,7 +412,7 @@ func scalingBenchmark(request: ChatRequest) async throws {
     var configuration = CacheConfiguration()
     configuration.layers = [.memory(.init(maximumBytes: 512 << 20, maximumEntries: 100_000))]
     configuration.logger.logLevel = .error
-    let cache = MultiLayerCache(configuration: configuration)
+    let cache = try MultiLayerCache(configuration: configuration)
     let upstream = ClosureCompletionProvider { request in
         ChatResponse(id: "x", model: request.model, created: 0, content: String(repeating: "a", count: 1500))
     }

@@ -8,16 +8,16 @@ import FuzzSupport
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
-    if let redis = try? RedisConfiguration(url: text), redis.password != nil {
+    if let redis = try? RedisClient.Configuration(url: text), redis.password != nil {
         var other = redis
         other.password = "another password"
         precondition("\(redis)" == "\(other)", "the Redis configuration's description depends on its password")
     }
-    if let postgres = try? PostgresConfiguration(connectionString: text, tablePrefix: "ck") {
-        let reference = try! PostgresConfiguration(connectionString: "postgresql://127.0.0.1/db", tablePrefix: "ck")
+    if let postgres = try? PostgresClient.Configuration(connectionString: text, tablePrefix: "ck") {
+        let reference = try! PostgresClient.Configuration(connectionString: "postgresql://127.0.0.1/db", tablePrefix: "ck")
         precondition("\(postgres)" == "\(reference)", "the PostgreSQL description depends on the connection string")
     }
-    _ = try? PostgresConfiguration(connectionString: "postgresql://127.0.0.1/db", tablePrefix: text)
+    _ = try? PostgresClient.Configuration(connectionString: "postgresql://127.0.0.1/db", tablePrefix: text)
     return 0
 }
 

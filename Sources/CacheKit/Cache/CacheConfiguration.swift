@@ -1,13 +1,16 @@
 import Tracing
 import Logging
 
-/// Everything a `MultiLayerCache` is made of, with documented defaults. Build it up, then create the cache:
+/// Everything a `MultiLayerCache` is made of, given once, with documented defaults. Build it up, then create the
+/// cache, which checks that the parts fit (`validate()`):
 ///
 /// ```swift
+/// let redis = RedisClient(configuration: try .init(url: "redis://127.0.0.1:6379"))
 /// var configuration = CacheConfiguration()
-/// configuration.layers = [.memory(), .redis(redisConfiguration)]
-/// configuration.semantic = SemanticLayer(index: MemorySemanticIndex(dimension: 384), embedder: model)
-/// let cache = MultiLayerCache(configuration: configuration)
+/// configuration.layers = [.memory(), .redis(client: redis)]
+/// configuration.semantic = .memory(embedder: model)
+/// configuration.invalidationBus = RedisInvalidationBus(client: redis)
+/// let cache = try MultiLayerCache(configuration: configuration)
 /// ```
 public struct CacheConfiguration: Sendable {
     /// Exact layers in read order (fastest first). Default: none (add `.memory()` from CacheKitMemory).
@@ -52,6 +55,10 @@ public struct CacheConfiguration: Sendable {
     /// them: loaded when the cache is made, rewritten (atomically) whenever it changes. Default `nil`: kept in memory,
     /// so a pending invalidation is lost if the process ends before a layer that missed it comes back.
     public var invalidationOutboxPath: String? = nil
+    /// The namespaces the application uses (`CacheControl.namespace`). When set, per-namespace thresholds and write
+    /// rules that name another namespace are refused when the cache is built (a misspelt namespace would otherwise
+    /// silently never apply). Default `nil`: not checked.
+    public var namespaces: Set<String>? = nil
 
     public init(
         layers: [CacheLayer] = [],

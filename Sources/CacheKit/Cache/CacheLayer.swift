@@ -1,5 +1,3 @@
-import ServiceLifecycle
-
 /// One exact-match layer of a `MultiLayerCache`: a backend and how the cache uses it.
 ///
 /// Backend modules add factories in extensions (`.memory(...)` in CacheKitMemory, `.redis(...)` in CacheKitRedis);
@@ -36,9 +34,6 @@ public struct CacheLayer: Sendable {
         self.options = options
         self.name = name ?? backend.name
     }
-
-    /// The backend as a service, if it has background work.
-    var service: (any Service)? { self.backend as? any Service }
 }
 
 /// The semantic layer of a `MultiLayerCache`: an index, the embedding model, and the match threshold.
@@ -68,6 +63,9 @@ public struct SemanticLayer: Sendable {
     /// up and stored exactly only: embedding it would cost without bound and, past the model's window (256 tokens,
     /// about 1,000 characters, for all-MiniLM-L6-v2), match on its first part alone. Default 4,096.
     public var maximumQueryBytes: Int = 4096
+    /// Whether other instances share the index (pgvector). Another instance's invalidation is applied to an index
+    /// that is not shared (a memory index), as to the exact layers that are not. Default: false.
+    public var isShared: Bool = false
 
     public init(
         index: any SemanticIndex,

@@ -56,8 +56,13 @@ public final class MultiLayerCache: Service, Sendable {
         var cached: (layer: Int, entry: CacheEntry)?
     }
 
-    /// Creates a cache. Nothing connects until the layers are first used or `run()` starts.
-    public init(configuration: CacheConfiguration) {
+    /// Creates a cache from parts that fit together. Nothing connects until the layers are first used or `run()`
+    /// starts.
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the setting, for any problem `CacheConfiguration.validate()`
+    ///   finds (an embedder of another dimension than its index, two layers with one name, ...).
+    public init(configuration: CacheConfiguration) throws(CacheError) {
+        try configuration.validate()
         self.configuration = configuration
         self.recorder = CacheStatisticsRecorder(
             layerNames: configuration.layers.map(\.name),
@@ -567,10 +572,10 @@ public final class MultiLayerCache: Service, Sendable {
                     case .layer(let index):
                         guard self.configuration.layers.indices.contains(index) else { succeeded.insert(destination); continue }
                         let layer = self.configuration.layers[index]
-                        _ = try await withDeadline(layer.options.timeout, backend: layer.name) { try await Self.remove(pending.target, from: layer.backend) }
+                        _ = try await withDeadline(layer.options.timeout, backend: layer.name) { try await pending.target.apply(to: layer.backend) }
                     case .semantic:
                         guard let semantic = self.configuration.semantic else { succeeded.insert(destination); continue }
-                        _ = try await withDeadline(semantic.timeout, backend: semantic.index.name) { try await Self.remove(pending.target, from: semantic.index) }
+                        _ = try await withDeadline(semantic.timeout, backend: semantic.index.name) { try await pending.target.apply(to: semantic.index) }
                     case .bus:
                         guard let bus = self.configuration.invalidationBus else { succeeded.insert(destination); continue }
                         try await bus.publish(InvalidationEvent(origin: self.configuration.instanceID, target: pending.target))
@@ -603,10 +608,12 @@ public final class MultiLayerCache: Service, Sendable {
     func removeEverywhere(_ target: InvalidationTarget, localOnly: Bool = false) async throws -> (removed: Int, failed: Set<InvalidationDestination>) {
         var removed = 0
         var failed: Set<InvalidationDestination> = []
-        if !localOnly, let semantic = self.configuration.semantic {
+        // Another instance's invalidation reaches a semantic index that is not shared (it has already been applied to
+        // a shared one).
+        if let semantic = self.configuration.semantic, !localOnly || !semantic.isShared {
             do {
                 removed += try await withDeadline(semantic.timeout, backend: semantic.index.name) {
-                    try await Self.remove(target, from: semantic.index)
+                    try await target.apply(to: semantic.index)
                 }
             } catch {
                 failed.insert(.semantic)
@@ -636,7 +643,7 @@ public final class MultiLayerCache: Service, Sendable {
             if localOnly, layer.options.isShared { continue }
             do {
                 removed += try await withDeadline(layer.options.timeout, backend: layer.name) {
-                    try await Self.remove(target, from: layer.backend)
+                    try await target.apply(to: layer.backend)
                 }
             } catch {
                 failed.insert(.layer(index))
@@ -682,29 +689,6 @@ public final class MultiLayerCache: Service, Sendable {
         }
     }
 
-    static func remove(_ target: InvalidationTarget, from backend: any CacheBackend) async throws -> Int {
-        if let key = target.key { return try await backend.remove(key) ? 1 : 0 }
-        if let (pattern, scope) = target.pattern {
-            guard let scanning = backend as? any ContentRemovable else { return 0 }
-            return try await scanning.removeAll(in: scope) { pattern.matches($0) }
-        }
-        if let tag = target.tag { return try await backend.removeAll(taggedWith: tag) }
-        if let scope = target.scope { return try await backend.removeAll(in: scope) }
-        if let clearable = backend as? any LocallyClearable { return await clearable.removeAllLocal() }
-        return 0
-    }
-
-    static func remove(_ target: InvalidationTarget, from index: any SemanticIndex) async throws -> Int {
-        if let key = target.key { return try await index.remove(key) ? 1 : 0 }
-        if let (pattern, scope) = target.pattern {
-            guard let scanning = index as? any ContentRemovable else { return 0 }
-            return try await scanning.removeAll(in: scope) { pattern.matches($0) }
-        }
-        if let tag = target.tag { return try await index.removeAll(taggedWith: tag) }
-        if let scope = target.scope { return try await index.removeAll(in: scope) }
-        return 0
-    }
-
     /// Removes records semantically close to `text` in `scope` from the semantic index (every partition).
     ///
     /// Exact-layer copies of those answers (the original request's entry, and backfills of earlier semantic hits)
@@ -724,10 +708,10 @@ public final class MultiLayerCache: Service, Sendable {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for layer in self.configuration.layers {
-                if let service = layer.service { group.addTask { try await service.run() } }
+                group.addTask { try await layer.backend.run() }
             }
-            if let service = self.configuration.semantic?.index as? any Service {
-                group.addTask { try await service.run() }
+            if let index = self.configuration.semantic?.index {
+                group.addTask { try await index.run() }
             }
             if let bus = self.configuration.invalidationBus {
                 let events = try await bus.subscribe()
@@ -760,10 +744,4 @@ public final class MultiLayerCache: Service, Sendable {
             self.logger.warning("remote invalidation failed", metadata: ["error": "\(error)"])
         }
     }
-}
-
-/// A local backend that can drop everything it holds (used when an instance may have missed invalidations).
-public protocol LocallyClearable: Sendable {
-    /// Removes every entry; returns how many.
-    func removeAllLocal() async -> Int
 }

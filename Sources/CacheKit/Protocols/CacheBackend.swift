@@ -5,14 +5,11 @@
 /// `CacheError` `.corruptEntry` when stored bytes do not decode; `MultiLayerCache` then counts the entry, deletes
 /// it and treats the lookup as a miss.
 ///
-/// A backend with background work (a connection pool, an expiry sweep) also conforms to `Service` from
-/// swift-service-lifecycle; `MultiLayerCache.run()` runs the services of its layers.
+/// Removal, local clearing and background work are `CacheStore` requirements with defaults; a backend that
+/// implements one itself declares it in `capabilities`.
 ///
 /// Prove an implementation with `CacheBackendConformance` from `CacheKitTesting`.
-public protocol CacheBackend: Sendable {
-    /// A short name for logs, metrics and errors (`memory`, `redis`).
-    var name: String { get }
-
+public protocol CacheBackend: CacheStore {
     /// The usable entry under `key`, or `nil`.
     func get(_ key: CacheKey) async throws -> CacheEntry?
 
@@ -25,18 +22,6 @@ public protocol CacheBackend: Sendable {
 
     /// Stores several entries; the default calls `set` per entry; remote backends pipeline.
     func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws
-
-    /// Removes the entry under `key`. Returns whether there was one.
-    @discardableResult
-    func remove(_ key: CacheKey) async throws -> Bool
-
-    /// Removes every entry tagged `tag`, in every scope. Returns how many were removed.
-    @discardableResult
-    func removeAll(taggedWith tag: String) async throws -> Int
-
-    /// Removes every entry of `scope`. Returns how many were removed.
-    @discardableResult
-    func removeAll(in scope: CacheScope) async throws -> Int
 }
 
 extension CacheBackend {

@@ -16,7 +16,7 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
     /// Every entry of a scope.
     public static func scope(_ scope: CacheScope) -> InvalidationTarget { InvalidationTarget(base: .scope(scope)) }
     /// Every entry of `scope` whose stored query text matches `pattern`. Layers must read every entry of the scope
-    /// to find them (O(n)): an administrative operation. Layers that cannot scan (`ContentRemovable`) skip it.
+    /// to find them (O(n)): an administrative operation. A layer that cannot read its entries removes the whole scope (`CacheStore.removeAll(in:where:)`).
     public static func pattern(_ pattern: QueryPattern, in scope: CacheScope) -> InvalidationTarget {
         InvalidationTarget(base: .pattern(pattern, scope))
     }

@@ -5,11 +5,11 @@
 /// NaN or infinity, or of zero length, with `CacheError` `.invalidVector`. Entries past `staleUntil` are never
 /// returned.
 ///
+/// Removal by key, tag, scope and content, and background work, are `CacheStore` requirements (records are removed
+/// by the exact key of the request that produced them, and by their entry's tags and scope).
+///
 /// Prove an implementation with `SemanticIndexConformance` from `CacheKitTesting`.
-public protocol SemanticIndex: Sendable {
-    /// A short name for logs, metrics and errors.
-    var name: String { get }
-
+public protocol SemanticIndex: CacheStore {
     /// The vector dimension the index stores.
     var dimension: Int { get }
 
@@ -19,18 +19,6 @@ public protocol SemanticIndex: Sendable {
 
     /// Stores a record, replacing a record with the same key.
     func insert(_ record: SemanticRecord) async throws
-
-    /// Removes the record stored under `key`. Returns whether there was one.
-    @discardableResult
-    func remove(_ key: CacheKey) async throws -> Bool
-
-    /// Removes every record whose entry is tagged `tag`.
-    @discardableResult
-    func removeAll(taggedWith tag: String) async throws -> Int
-
-    /// Removes every record of `scope`.
-    @discardableResult
-    func removeAll(in scope: CacheScope) async throws -> Int
 
     /// Removes every record of `scope` whose vector's similarity to `vector` is at least `minimumSimilarity`, in any
     /// partition: semantic invalidation ("forget everything about the old price").

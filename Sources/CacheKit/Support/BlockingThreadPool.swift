@@ -23,11 +23,14 @@ public final class BlockingThreadPool: Sendable {
     /// The pool's name.
     public var name: String { self.core.name }
 
-    /// Starts `threadCount` threads.
+    /// A pool of at most `threadCount` threads. None starts here: a thread starts when a job arrives and every
+    /// running thread is busy, so a pool that is never used costs no thread.
     public init(threadCount: Int, name: String) {
-        self.core = Core(name: name)
-        self.core.start(threadCount: max(1, threadCount))
+        self.core = Core(name: name, maximumThreads: max(1, threadCount))
     }
+
+    /// The threads started so far (at most `threadCount`).
+    public var startedThreads: Int { self.core.startedThreads }
 
     deinit { self.core.shutdown() }
 
@@ -61,13 +64,17 @@ public final class BlockingThreadPool: Sendable {
         private var stopping = false
         private var spinning = 0
         private var threads: [pthread_t] = []
+        /// Threads waiting for a job (spinning or asleep).
+        private var idle = 0
+        private let maximumThreads: Int
         /// How many times an idle thread yields before it sleeps.
         static let spinLimit = 200
         /// How many idle threads may spin at once.
         static let maximumSpinners = 64
 
-        init(name: String) {
+        init(name: String, maximumThreads: Int) {
             self.name = name
+            self.maximumThreads = maximumThreads
             pthread_mutex_init(self.mutex, nil)
             pthread_cond_init(self.condition, nil)
         }
@@ -79,37 +86,41 @@ public final class BlockingThreadPool: Sendable {
             self.mutex.deallocate()
         }
 
-        func start(threadCount: Int) {
+        var startedThreads: Int {
             pthread_mutex_lock(self.mutex)
             defer { pthread_mutex_unlock(self.mutex) }
-            for _ in 0..<threadCount {
-                let retained = Unmanaged.passRetained(self)
-                #if canImport(Darwin)
-                var thread: pthread_t?
-                #else
-                var thread = pthread_t()
-                #endif
-                let rc = pthread_create(&thread, nil, { argument in
-                    let core = Unmanaged<Core>.fromOpaque(argument!).takeRetainedValue()
-                    var signals = sigset_t()
-                    sigemptyset(&signals)
-                    sigaddset(&signals, SIGPIPE)
-                    pthread_sigmask(SIG_BLOCK, &signals, nil)
-                    core.work()
-                    return nil
-                }, retained.toOpaque())
-                precondition(rc == 0, "pthread_create failed: \(rc)")
-                #if canImport(Darwin)
-                self.threads.append(thread!)
-                #else
-                self.threads.append(thread)
-                #endif
-            }
+            return self.threads.count
+        }
+
+        /// Starts one thread. Called with `mutex` held.
+        private func startThread() {
+            let retained = Unmanaged.passRetained(self)
+            #if canImport(Darwin)
+            var thread: pthread_t?
+            #else
+            var thread = pthread_t()
+            #endif
+            let rc = pthread_create(&thread, nil, { argument in
+                let core = Unmanaged<Core>.fromOpaque(argument!).takeRetainedValue()
+                var signals = sigset_t()
+                sigemptyset(&signals)
+                sigaddset(&signals, SIGPIPE)
+                pthread_sigmask(SIG_BLOCK, &signals, nil)
+                core.work()
+                return nil
+            }, retained.toOpaque())
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            #if canImport(Darwin)
+            self.threads.append(thread!)
+            #else
+            self.threads.append(thread)
+            #endif
         }
 
         private func work() {
+            pthread_mutex_lock(self.mutex)
             while true {
-                pthread_mutex_lock(self.mutex)
+                self.idle += 1
                 // One thread stays awake briefly for the next job: a request/response client submits one right after
                 // the previous reply, and waking a sleeping thread costs more than the call itself on small machines.
                 // At most `maximumSpinners` spin at once.
@@ -125,6 +136,7 @@ public final class BlockingThreadPool: Sendable {
                     self.spinning -= 1
                 }
                 while self.head == self.queue.count, !self.stopping { pthread_cond_wait(self.condition, self.mutex) }
+                self.idle -= 1
                 if self.head == self.queue.count {
                     pthread_mutex_unlock(self.mutex)
                     return
@@ -137,6 +149,7 @@ public final class BlockingThreadPool: Sendable {
                 }
                 pthread_mutex_unlock(self.mutex)
                 job()
+                pthread_mutex_lock(self.mutex)
             }
         }
 
@@ -148,6 +161,8 @@ public final class BlockingThreadPool: Sendable {
                 return
             }
             self.queue.append(job)
+            // More queued jobs than idle threads: start one more thread, up to the limit.
+            if self.queue.count - self.head > self.idle, self.threads.count < self.maximumThreads { self.startThread() }
             pthread_cond_signal(self.condition)
             pthread_mutex_unlock(self.mutex)
         }

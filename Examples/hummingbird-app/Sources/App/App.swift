@@ -47,17 +47,17 @@ struct App {
         var cacheConfiguration = try CacheConfiguration(config: config.scoped(to: "cache"))
         cacheConfiguration.layers = [.memory(try MemoryCacheBackend.Configuration(config: config.scoped(to: "memory")))]
         if config.string(forKey: "redis.url", isSecret: true) != nil {
-            let redis = try RedisConfiguration(config: config.scoped(to: "redis"))
+            let redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
             cacheConfiguration.layers.append(.redis(redis))
             logger.info("layers: memory + redis", metadata: ["redis": "\(redis)"])  // the description never prints the password
         } else {
             logger.info("layers: memory only (set REDIS_URL to add Redis)")
         }
-        let cache = MultiLayerCache(configuration: cacheConfiguration)
+        let cache = try MultiLayerCache(configuration: cacheConfiguration)
 
         let upstream: any CompletionProvider
         if config.string(forKey: "openai.baseURL") != nil || config.string(forKey: "openai.apiKey", isSecret: true) != nil {
-            upstream = OpenAIClient(configuration: try OpenAIConfiguration(config: config.scoped(to: "openai")))
+            upstream = OpenAIClient(configuration: try OpenAIClient.Configuration(config: config.scoped(to: "openai")))
         } else {
             upstream = StandInUpstream()
             logger.info("upstream: stand-in (set OPENAI_BASE_URL / OPENAI_API_KEY for a real one)")

@@ -39,9 +39,9 @@ func runExample() async throws {
         exit(2)
     }
     let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)  // fresh keys and tables for each run
-    var redis = try RedisConfiguration(config: config.scoped(to: "redis"))
+    var redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
     redis.keyPrefix = "example-\(run)"
-    var postgres = try PostgresConfiguration(config: config.scoped(to: "postgres"))
+    var postgres = try PostgresClient.Configuration(config: config.scoped(to: "postgres"))
     postgres.tablePrefix = "example\(run)"
 
     let embedder: any EmbeddingProvider
@@ -64,14 +64,14 @@ func runExample() async throws {
     )
 
 
-    func makeInstance(_ name: String, redis: RedisConfiguration, postgres: PostgresConfiguration, embedder: any EmbeddingProvider, threshold: Float, rules: InvalidationRules) -> Instance {
+    func makeInstance(_ name: String, redis: RedisClient.Configuration, postgres: PostgresClient.Configuration, embedder: any EmbeddingProvider, threshold: Float, rules: InvalidationRules) -> Instance {
         var configuration = CacheConfiguration()
         configuration.layers = [.memory(), .redis(redis)]
         configuration.semantic = SemanticLayer(index: PGVectorSemanticIndex(configuration: postgres, dimension: embedder.dimension), embedder: embedder, threshold: threshold)
         configuration.invalidationBus = RedisInvalidationBus(configuration: redis)
         configuration.writeRules = rules
         configuration.logger.logLevel = .warning
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         return Instance(name: name, cache: cache, invalidator: CacheInvalidator(cache: cache, rules: rules))
     }
 

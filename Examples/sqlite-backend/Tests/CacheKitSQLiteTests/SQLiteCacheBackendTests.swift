@@ -43,7 +43,7 @@ struct SQLiteCacheBackendTests {
         func makeCache() throws -> MultiLayerCache {
             var configuration = CacheConfiguration()
             configuration.layers = [.memory(), CacheLayer(backend: try SQLiteCacheBackend(path: path), options: .init(isShared: true))]
-            return MultiLayerCache(configuration: configuration)
+            return try MultiLayerCache(configuration: configuration)
         }
         let first = try await makeCache().completion(for: request, upstream: upstream)
         #expect(first.outcome.source == .miss)
@@ -60,7 +60,7 @@ struct SQLiteCacheBackendTests {
         let backend = try SQLiteCacheBackend(path: path)
         var configuration = CacheConfiguration()
         configuration.layers = [CacheLayer(backend: backend, options: .init(isShared: true))]
-        let cache = MultiLayerCache(configuration: configuration)
+        let cache = try MultiLayerCache(configuration: configuration)
         let request = ChatRequest(model: "gpt-4o-mini", messages: [.user("How do I reset my password?")], temperature: 0)
         let upstream = EchoCompletionProvider()
         _ = try await cache.completion(for: request, upstream: upstream)

@@ -21,10 +21,10 @@ let observability = try OTel.bootstrap(configuration: otel)
 
 var configuration = CacheConfiguration()
 configuration.layers = [.memory()]
-configuration.semantic = .memorySemantic(embedder: HashingEmbeddingProvider(dimension: 256), threshold: 0.7)
+configuration.semantic = .memory(embedder: HashingEmbeddingProvider(dimension: 256), threshold: 0.7)
 configuration.tracer = InstrumentationSystem.tracer  // the tracer OTel.bootstrap installed
 configuration.logger.logLevel = .warning
-let cache = MultiLayerCache(configuration: configuration)
+let cache = try MultiLayerCache(configuration: configuration)
 
 /// Answers after 50 ms.
 struct Upstream: CompletionProvider {

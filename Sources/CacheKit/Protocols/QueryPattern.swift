@@ -1,10 +1,3 @@
-/// A layer that can remove the entries of a scope chosen by what they hold (their stored query text). It reads
-/// every entry of the scope to do so: O(n), an administrative operation, never on the request path.
-public protocol ContentRemovable: Sendable {
-    /// Removes the entries of `scope` for which `predicate` is true; returns how many.
-    func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int
-}
-
 /// A case-insensitive glob over an entry's stored query text (`CacheEntry.queryText`, the last user message):
 /// `*` matches any run of characters, `?` one character, everything else itself. Entries without a stored query
 /// text never match.
@@ -55,4 +48,12 @@ public struct QueryPattern: Sendable, Hashable, CustomStringConvertible {
 public protocol CacheWriteRules: Sendable {
     /// Changes `control` (TTL, tags, stale window) for an answer to `queryText` in `scope`.
     func apply(to control: inout CacheControl, queryText: String?, scope: CacheScope)
+
+    /// The namespaces the rules name, checked against `CacheConfiguration.namespaces` when the cache is built.
+    /// Default: none.
+    var namespaces: Set<String> { get }
+}
+
+extension CacheWriteRules {
+    public var namespaces: Set<String> { [] }
 }

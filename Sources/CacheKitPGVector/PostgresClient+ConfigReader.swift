@@ -2,7 +2,7 @@
 import CacheKit
 import Configuration
 
-extension PostgresConfiguration {
+extension PostgresClient.Configuration {
     /// Reads how to reach PostgreSQL and lay out CacheKit's tables from `config`.
     ///
     /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "postgres")`, so that the environment
@@ -26,7 +26,7 @@ extension PostgresConfiguration {
         guard let url = config.cacheKitString("url", secret: true) else {
             throw ConfigReader.invalid("url", "is required (a postgresql:// URL or a libpq keyword string)")
         }
-        let defaults = try PostgresConfiguration(connectionString: url)
+        let defaults = try PostgresClient.Configuration(connectionString: url)
         try self.init(
             connectionString: url,
             poolSize: try config.cacheKitInt("poolSize", default: defaults.poolSize, in: 1...1024),

@@ -1,14 +1,26 @@
 import CacheKit
 import Logging
+import ServiceLifecycle
 
-/// The pool and schema shared by `PostgresCacheBackend` and `PGVectorSemanticIndex`: connections, versioned
-/// idempotent migrations (run once per store, under an advisory lock so instances starting together do not
-/// collide), and statement execution with metrics.
-final class PostgresStore: Sendable {
-    let configuration: PostgresConfiguration
+/// One PostgreSQL server's connections, shared by every layer and index that talks to it.
+///
+/// Create one client per server and pass it to each user (`CacheLayer.postgres(client:)`,
+/// `SemanticLayer.pgvector(client:embedder:)`), as fluent's `.postgres(client:)` shares one postgres-nio
+/// `PostgresClient`. Creating a client is cheap: it opens no connection and starts no thread; connections (at most
+/// `poolSize`) open on first use, each with one blocking thread started when first needed. The client also runs the
+/// schema migrations of the tables on it: versioned, idempotent, once per table, under an advisory lock so instances
+/// starting together do not collide.
+///
+/// `run()` checks idle connections every `purgeInterval` and closes the pool at graceful shutdown. Run it in your
+/// service group, or let the cache do it: every layer or index built on the client runs it from its own `run()`,
+/// and only the first of those calls does the work (the others wait for shutdown).
+public final class PostgresClient: Service, Sendable {
+    /// The server, pool, table and HNSW settings.
+    public let configuration: Configuration
     let pool: ConnectionPool<PostgresConnection>
     let logger: Logger
     private let migrated = LockedState<Set<String>>([])
+    private let running = LockedState(false)
 
     /// A named schema change: applied once, recorded in `<prefix>_migrations`.
     struct Migration: Sendable {
@@ -16,7 +28,8 @@ final class PostgresStore: Sendable {
         var statements: [String]
     }
 
-    init(configuration: PostgresConfiguration, logger: Logger) {
+    /// A client of the server `configuration` names. Nothing connects until the first statement.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "cachekit.postgres")) {
         self.configuration = configuration
         self.logger = logger
         self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
@@ -90,7 +103,7 @@ final class PostgresStore: Sendable {
     }
 
     /// Reads the scope's rows and deletes those whose entry `predicate` selects, one parameterised DELETE each:
-    /// O(n) in the scope (see `ContentRemovable`). A row whose payload does not decode is left alone.
+    /// O(n) in the scope (see `CacheStore.removeAll(in:where:)`). A row whose payload does not decode is left alone.
     func remove(scope: CacheScope, from table: String, where predicate: @Sendable (CacheEntry) -> Bool) async throws -> Int {
         let rows = try await self.execute("ck_scan_\(table)", "SELECT key, payload FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)])
         var removed = 0
@@ -106,14 +119,39 @@ final class PostgresStore: Sendable {
         try await self.execute("ck_delscope_\(table)", "DELETE FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)]).affected
     }
 
-    /// The background work of a backend's `run()`: every `purgeInterval`, `purge` then a health check of the pool;
-    /// on graceful shutdown, closes the pool.
-    func maintain(purge: @escaping () async throws -> Void) async {
+    /// Pool figures: open and idle connections, waiters, connections created and destroyed.
+    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+
+    /// The pool's threads started so far (one per connection opened at once, plus one).
+    public var startedThreads: Int { self.pool.threads.startedThreads }
+
+    /// Checks idle connections every `purgeInterval` until graceful shutdown or cancellation, then closes the pool.
+    /// A second `run()` while one is running waits for shutdown and does nothing else.
+    public func run() async throws {
+        guard self.running.withLock({ running in
+            defer { running = true }
+            return !running
+        }) else {
+            try? await gracefulShutdown()
+            return
+        }
         await runPeriodically(every: self.configuration.purgeInterval) {
-            do { try await purge() } catch { self.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
             await self.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
         }
         self.pool.shutdown()
+    }
+
+    /// The background work of a table's owner: the client's `run()`, and `purge` every `purgeInterval`, until
+    /// graceful shutdown or cancellation.
+    func maintain(purge: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.run() }
+            group.addTask {
+                await runPeriodically(every: self.configuration.purgeInterval) {
+                    do { try await purge() } catch { self.logger.warning("purge failed", metadata: ["error": "\(error)"]) }
+                }
+            }
+        }
     }
 
     /// `tags` as the JSON text that `ARRAY(SELECT jsonb_array_elements_text($n::jsonb))` turns into a `text[]`.

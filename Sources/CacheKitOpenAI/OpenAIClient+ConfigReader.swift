@@ -2,7 +2,7 @@
 import CacheKit
 import Configuration
 
-extension OpenAIConfiguration {
+extension OpenAIClient.Configuration {
     /// Reads how to reach an OpenAI-compatible server from `config`.
     ///
     /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "openai")`, so that the environment variables
@@ -24,7 +24,7 @@ extension OpenAIConfiguration {
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a value is malformed or out of range.
     public init(config: ConfigReader) throws(CacheError) {
-        let defaults = OpenAIConfiguration()
+        let defaults = OpenAIClient.Configuration()
         let baseURL = config.cacheKitString("baseURL") ?? defaults.baseURL
         guard baseURL.hasPrefix("http://") || baseURL.hasPrefix("https://") else {
             throw ConfigReader.invalid("baseURL", "must start with http:// or https://")

@@ -2,7 +2,7 @@
 import CacheKit
 import Configuration
 
-extension RedisConfiguration {
+extension RedisClient.Configuration {
     /// Reads how to reach and use Redis from `config`.
     ///
     /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "redis")`, so that the environment variable
