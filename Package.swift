@@ -118,6 +118,7 @@ let package = Package(
             dependencies: [
                 "CacheKit", "CCacheKitLibPQ", configuration,
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -155,6 +156,7 @@ let package = Package(
             dependencies: [
                 "CacheKit", "CacheKitTesting", .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

@@ -36,28 +36,38 @@ public final class CacheInvalidator: Sendable {
     public let cache: MultiLayerCache
     public let rules: InvalidationRules
     private let logger: Logger
+    private let metricsFactory: any MetricsFactory
     private let totals = LockedState(Totals())
 
     /// An invalidator with the rules the cache was built with (`CacheConfiguration.writeRules`): the time rules
     /// and event rules are given once, in the configuration.
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` when the cache's `writeRules` are not `InvalidationRules`.
-    public convenience init(cache: MultiLayerCache, logger: Logger = Logger(label: "cachekit.invalidation")) throws(CacheError) {
+    public convenience init(
+        cache: MultiLayerCache, logger: Logger = Logger(label: "cachekit.invalidation"), metricsFactory: (any MetricsFactory)? = nil
+    ) throws(CacheError) {
         guard let rules = cache.configuration.writeRules as? InvalidationRules else {
             throw CacheError(
                 .invalidConfiguration,
                 "writeRules: the cache was built without InvalidationRules; set configuration.writeRules, or pass the event rules with init(cache:rules:)"
             )
         }
-        self.init(cache: cache, rules: rules, logger: logger)
+        self.init(cache: cache, rules: rules, logger: logger, metricsFactory: metricsFactory)
     }
 
     /// An invalidator with event rules of its own, for a cache whose configuration has no `InvalidationRules`
     /// (event rules only; time rules act when answers are stored, so they belong in `CacheConfiguration.writeRules`).
-    public init(cache: MultiLayerCache, rules: InvalidationRules, logger: Logger = Logger(label: "cachekit.invalidation")) {
+    ///
+    /// Metrics go to `metricsFactory`; default: the cache's (`CacheConfiguration.metricsFactory`), else the
+    /// bootstrapped `MetricsSystem`.
+    public init(
+        cache: MultiLayerCache, rules: InvalidationRules, logger: Logger = Logger(label: "cachekit.invalidation"),
+        metricsFactory: (any MetricsFactory)? = nil
+    ) {
         self.cache = cache
         self.rules = rules
         self.logger = logger
+        self.metricsFactory = metricsFactory ?? cache.configuration.metricsFactory ?? MetricsSystem.factory
     }
 
     /// Counts so far, by reason.
@@ -113,7 +123,7 @@ public final class CacheInvalidator: Sendable {
             $0.removedEntries[reason, default: 0] += removed
         }
         let dimensions = [("reason", reason), ("kind", kind)]
-        Counter(label: "cachekit_invalidations_total", dimensions: dimensions).increment()
-        Counter(label: "cachekit_invalidated_entries_total", dimensions: dimensions).increment(by: removed)
+        Counter(label: "cachekit_invalidations_total", dimensions: dimensions, factory: self.metricsFactory).increment()
+        Counter(label: "cachekit_invalidated_entries_total", dimensions: dimensions, factory: self.metricsFactory).increment(by: removed)
     }
 }

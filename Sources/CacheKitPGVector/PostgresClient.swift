@@ -1,5 +1,6 @@
 import CacheKit
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// One PostgreSQL server's connections, shared by every layer and index that talks to it.
@@ -28,11 +29,14 @@ public final class PostgresClient: Service, Sendable {
         var statements: [String]
     }
 
-    /// A client of the server `configuration` names. Nothing connects until the first statement.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "cachekit.postgres")) {
+    /// A client of the server `configuration` names. Nothing connects until the first statement. Its pool metrics go
+    /// to `metricsFactory` (default: the bootstrapped `MetricsSystem`).
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "cachekit.postgres"), metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.configuration = configuration
         self.logger = logger
-        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
+        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
             try PostgresConnection(configuration)
         }
     }

@@ -22,15 +22,19 @@ public final class RedisClient: Service, Sendable {
     private let commands: Counter
     private let errors: Counter
 
-    /// A client of the server `configuration` names. Nothing connects until the first command.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "cachekit.redis")) {
+    /// A client of the server `configuration` names. Nothing connects until the first command. Its metrics (commands,
+    /// errors, pool figures) go to `metricsFactory` (default: the bootstrapped `MetricsSystem`).
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "cachekit.redis"), metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.configuration = configuration
         self.logger = logger
-        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger) {
+        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
             try RedisConnection(configuration)
         }
-        self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: [("backend", configuration.name)])
-        self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: [("backend", configuration.name)])
+        let dimensions = [("backend", configuration.name)]
+        self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: dimensions, factory: metricsFactory)
+        self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: dimensions, factory: metricsFactory)
     }
 
     /// Runs one call on a leased connection, counting commands and errors.

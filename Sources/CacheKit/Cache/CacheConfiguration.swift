@@ -1,5 +1,6 @@
-import Tracing
 import Logging
+import Metrics
+import Tracing
 
 /// Everything a `MultiLayerCache` is made of, given once, with documented defaults. Build it up, then create the
 /// cache, which checks that the parts fit (`validate()`):
@@ -45,6 +46,9 @@ public struct CacheConfiguration: Sendable {
     public var logger: Logger
     /// Prefix of swift-metrics labels. Default `cachekit`.
     public var metricsPrefix: String
+    /// Where the cache's metrics go (swift-metrics' `factory:`), so tests and processes with several caches need
+    /// not share the global counters. Default `nil`: the factory bootstrapped in `MetricsSystem`.
+    public var metricsFactory: (any MetricsFactory)? = nil
     /// The most distinct upstream calls in flight that the single-flight table tracks; past it, misses call upstream
     /// uncoalesced (never an error). Default 10,000.
     public var maximumInFlightCalls: Int

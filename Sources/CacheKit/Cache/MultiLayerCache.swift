@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// A layered cache in front of a chat-completions model.
@@ -61,7 +62,8 @@ public final class MultiLayerCache: Service, Sendable {
         self.recorder = CacheStatisticsRecorder(
             layerNames: configuration.layers.map(\.name),
             semantic: configuration.semantic != nil,
-            metricsPrefix: configuration.metricsPrefix
+            metricsPrefix: configuration.metricsPrefix,
+            metricsFactory: configuration.metricsFactory ?? MetricsSystem.factory
         )
         self.flights = SingleFlight(limit: max(1, configuration.maximumInFlightCalls))
         self.outbox = InvalidationOutbox(file: configuration.invalidationOutboxPath.map { ($0, configuration.layers.map(\.name)) })

@@ -18,6 +18,7 @@ struct CacheMetrics: Sendable {
     }
 
     let prefix: String
+    let factory: any MetricsFactory
     let requests: Counter
     let hits: Counter
     let layers: [LayerInstruments]
@@ -34,35 +35,36 @@ struct CacheMetrics: Sendable {
     let tokensSaved: Counter
     let costSaved: FloatingPointCounter
 
-    init(prefix: String, layerNames: [String]) {
+    init(prefix: String, layerNames: [String], factory: any MetricsFactory) {
         self.prefix = prefix
-        self.requests = Counter(label: "\(prefix)_requests_total")
-        self.hits = Counter(label: "\(prefix)_hits_total")
+        self.factory = factory
+        self.requests = Counter(label: "\(prefix)_requests_total", factory: factory)
+        self.hits = Counter(label: "\(prefix)_hits_total", factory: factory)
         self.layers = layerNames.map { name in
             let dimensions = [("layer", name)]
             return LayerInstruments(
-                hits: Counter(label: "\(prefix)_layer_hits_total", dimensions: dimensions),
-                misses: Counter(label: "\(prefix)_layer_misses_total", dimensions: dimensions),
-                errors: Counter(label: "\(prefix)_layer_errors_total", dimensions: dimensions),
-                corrupt: Counter(label: "\(prefix)_layer_corrupt_total", dimensions: dimensions),
-                latency: Metrics.Timer(label: "\(prefix)_layer_lookup_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+                hits: Counter(label: "\(prefix)_layer_hits_total", dimensions: dimensions, factory: factory),
+                misses: Counter(label: "\(prefix)_layer_misses_total", dimensions: dimensions, factory: factory),
+                errors: Counter(label: "\(prefix)_layer_errors_total", dimensions: dimensions, factory: factory),
+                corrupt: Counter(label: "\(prefix)_layer_corrupt_total", dimensions: dimensions, factory: factory),
+                latency: Metrics.Timer(label: "\(prefix)_layer_lookup_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
             )
         }
-        self.semanticHits = Counter(label: "\(prefix)_semantic_hits_total")
-        self.semanticMisses = Counter(label: "\(prefix)_semantic_misses_total")
-        self.semanticAmbiguous = Counter(label: "\(prefix)_semantic_ambiguous_total")
-        self.semanticErrors = Counter(label: "\(prefix)_semantic_errors_total")
-        self.semanticLatency = Metrics.Timer(label: "\(prefix)_semantic_lookup_seconds", preferredDisplayUnit: .seconds)
-        self.similarity = Recorder(label: "\(prefix)_semantic_similarity", aggregate: true)
-        self.upstreamCalls = Counter(label: "\(prefix)_upstream_calls_total")
-        self.upstreamErrors = Counter(label: "\(prefix)_upstream_errors_total")
-        self.upstreamLatency = Metrics.Timer(label: "\(prefix)_upstream_seconds", preferredDisplayUnit: .seconds)
-        self.coalesced = Counter(label: "\(prefix)_coalesced_total")
-        self.tokensSaved = Counter(label: "\(prefix)_tokens_saved_total")
-        self.costSaved = FloatingPointCounter(label: "\(prefix)_cost_saved_usd_total")
+        self.semanticHits = Counter(label: "\(prefix)_semantic_hits_total", factory: factory)
+        self.semanticMisses = Counter(label: "\(prefix)_semantic_misses_total", factory: factory)
+        self.semanticAmbiguous = Counter(label: "\(prefix)_semantic_ambiguous_total", factory: factory)
+        self.semanticErrors = Counter(label: "\(prefix)_semantic_errors_total", factory: factory)
+        self.semanticLatency = Metrics.Timer(label: "\(prefix)_semantic_lookup_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        self.similarity = Recorder(label: "\(prefix)_semantic_similarity", aggregate: true, factory: factory)
+        self.upstreamCalls = Counter(label: "\(prefix)_upstream_calls_total", factory: factory)
+        self.upstreamErrors = Counter(label: "\(prefix)_upstream_errors_total", factory: factory)
+        self.upstreamLatency = Metrics.Timer(label: "\(prefix)_upstream_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        self.coalesced = Counter(label: "\(prefix)_coalesced_total", factory: factory)
+        self.tokensSaved = Counter(label: "\(prefix)_tokens_saved_total", factory: factory)
+        self.costSaved = FloatingPointCounter(label: "\(prefix)_cost_saved_usd_total", factory: factory)
     }
 
     func skipped(_ reason: String) -> Counter {
-        Counter(label: "\(self.prefix)_skipped_total", dimensions: [("reason", reason)])
+        Counter(label: "\(self.prefix)_skipped_total", dimensions: [("reason", reason)], factory: self.factory)
     }
 }

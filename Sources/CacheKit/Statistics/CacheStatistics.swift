@@ -1,3 +1,4 @@
+import Metrics
 /// A snapshot of what a `MultiLayerCache` has done since it started.
 public struct CacheStatistics: Sendable {
     /// One exact layer's figures.
@@ -93,11 +94,11 @@ final class CacheStatisticsRecorder: Sendable {
     private let state: LockedState<CacheStatistics>
     private let metrics: CacheMetrics
 
-    init(layerNames: [String], semantic: Bool, metricsPrefix: String) {
+    init(layerNames: [String], semantic: Bool, metricsPrefix: String, metricsFactory: any MetricsFactory) {
         self.state = LockedState(
             CacheStatistics(layers: layerNames.map { CacheStatistics.Layer(name: $0) }, semantic: semantic ? .init() : nil)
         )
-        self.metrics = CacheMetrics(prefix: metricsPrefix, layerNames: layerNames)
+        self.metrics = CacheMetrics(prefix: metricsPrefix, layerNames: layerNames, factory: metricsFactory)
     }
 
     func snapshot() -> CacheStatistics { self.state.withLock { $0 } }

@@ -71,8 +71,12 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private let state: LockedState<State>
     private let metrics: (waits: Counter, connects: Counter, connectFailures: Counter, destroyed: Counter)
 
-    /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block).
-    public init(configuration: ConnectionPoolConfiguration, logger: Logger, connect: @escaping @Sendable () throws -> Connection) {
+    /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block). Its metrics go
+    /// to `metricsFactory` (default: the bootstrapped `MetricsSystem`).
+    public init(
+        configuration: ConnectionPoolConfiguration, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        connect: @escaping @Sendable () throws -> Connection
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.connectBody = connect
@@ -83,10 +87,10 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
                     initialBackoff: configuration.reconnectBackoff.initial, maximumBackoff: configuration.reconnectBackoff.maximum)))
         let dimensions = [("backend", configuration.name)]
         self.metrics = (
-            Counter(label: "cachekit_pool_waits_total", dimensions: dimensions),
-            Counter(label: "cachekit_pool_connects_total", dimensions: dimensions),
-            Counter(label: "cachekit_pool_connect_failures_total", dimensions: dimensions),
-            Counter(label: "cachekit_pool_connections_destroyed_total", dimensions: dimensions)
+            Counter(label: "cachekit_pool_waits_total", dimensions: dimensions, factory: metricsFactory),
+            Counter(label: "cachekit_pool_connects_total", dimensions: dimensions, factory: metricsFactory),
+            Counter(label: "cachekit_pool_connect_failures_total", dimensions: dimensions, factory: metricsFactory),
+            Counter(label: "cachekit_pool_connections_destroyed_total", dimensions: dimensions, factory: metricsFactory)
         )
         // One thread per connection, plus one so a connect never waits behind a stuck command.
         self.threads = BlockingThreadPool(threadCount: max(1, configuration.size) + 1, name: "ck-\(configuration.name)")
