@@ -159,7 +159,9 @@ struct ConnectionPoolTaskTests {
             return failed
         }
         #expect(results == 7, "every caller failed (6 leases + the gate task)")
-        #expect(ContinuousClock.now - started < .seconds(3), "waiters hung after the connect failed")
+        // A hang shows as the test never finishing, or far past the 200 ms gate; a generous bound, so a loaded machine
+        // does not fail it (a wall-clock figure is a benchmark's business, not a test's).
+        #expect(ContinuousClock.now - started < .seconds(30), "waiters hung after the connect failed")
         #expect(pool.counters.waiters == 0 && pool.counters.open == 0)
     }
 

@@ -6,7 +6,8 @@ extension CacheConfiguration {
     ///   or timeout that is not positive, or a layer that is not shared, cannot drop what it holds
     ///   (`CacheCapabilities.localClearing`) and would receive other instances' invalidations from `invalidationBus`;
     /// - `semantic`: an embedder whose dimension differs from the index's (every semantic call would fail), a
-    ///   threshold outside -1...1, a negative near-miss margin, a query bound that is not positive;
+    ///   threshold outside -1...1, a negative near-miss margin, a query bound that is not positive, a model change
+///   whose previous model is the current one or of another dimension;
     /// - `namespaces`: when declared, per-namespace thresholds or write rules that name a namespace not among them;
     /// - `maximumInFlightCalls` below 1, `maximumBackgroundRefreshes` below 0.
     ///
@@ -41,6 +42,17 @@ extension CacheConfiguration {
                     "semantic.embedder",
                     "the embedder \"\(semantic.embedder.model)\" makes \(semantic.embedder.dimension)-dimensional vectors, but the index \"\(semantic.index.name)\" stores \(semantic.index.dimension)"
                 )
+            }
+            if let previous = semantic.modelChange.previous {
+                if previous.model == semantic.embedder.model {
+                    throw invalid("semantic.modelChange", "the previous model \"\(previous.model)\" is the current one")
+                }
+                if previous.dimension != semantic.index.dimension {
+                    throw invalid(
+                        "semantic.modelChange",
+                        "the previous model \"\(previous.model)\" makes \(previous.dimension)-dimensional vectors, but the index \"\(semantic.index.name)\" stores \(semantic.index.dimension); re-embedding works within one index"
+                    )
+                }
             }
             if !(-1...1).contains(semantic.threshold) { throw invalid("semantic.threshold", "\(semantic.threshold) is outside -1...1") }
             for (namespace, threshold) in semantic.namespaceThresholds.sorted(by: { $0.key < $1.key }) where !(-1...1).contains(threshold) {

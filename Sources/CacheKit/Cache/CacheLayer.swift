@@ -63,6 +63,8 @@ public struct SemanticLayer: Sendable {
     /// up and stored exactly only: embedding it would cost without bound and, past the model's window (256 tokens,
     /// about 1,000 characters, for all-MiniLM-L6-v2), match on its first part alone. Default 4,096.
     public var maximumQueryBytes: Int = 4096
+    /// What happens to the vectors of an earlier embedding model. Default `.startEmpty`.
+    public var modelChange: ModelChange = .startEmpty
     /// Whether other instances share the index (pgvector). Another instance's invalidation is applied to an index
     /// that is not shared (a memory index), as to the exact layers that are not. Default: false.
     public var isShared: Bool = false
@@ -87,6 +89,25 @@ public struct SemanticLayer: Sendable {
         self.nearMissMargin = nearMissMargin
         self.ttlCeiling = ttlCeiling
         self.timeout = timeout
+    }
+
+    /// What the semantic layer does with the vectors of an earlier embedding model after `embedder` changes.
+    ///
+    /// Entries record the model that embedded them (`CacheEntry.embeddingModel`) and each model's vectors live in a
+    /// partition of their own, so vectors of two models are never compared, even at the same dimension.
+    public struct ModelChange: Sendable {
+        /// The earlier model, while its entries are being re-embedded.
+        public let previous: (any EmbeddingProvider)?
+
+        /// The new model starts with an empty semantic layer; the earlier model's records age out by their TTL.
+        public static let startEmpty = ModelChange(previous: nil)
+
+        /// Entries of `previous` stay reachable: on a miss under the new model, the query is also embedded by
+        /// `previous` and searched among its records; a hit there is served and its stored question re-embedded by the
+        /// new model in the background, so each entry moves over the first time it is asked for. Costs a second
+        /// embedding per semantic miss while set; remove it once the old records have aged out. `previous` must make
+        /// vectors of the index's dimension.
+        public static func reembed(from previous: any EmbeddingProvider) -> ModelChange { ModelChange(previous: previous) }
     }
 
     /// The threshold for `namespace`.

@@ -18,7 +18,10 @@ public struct CacheLookup: Sendable {
     public internal(set) var queryText: String?
 
     struct SemanticContext: Sendable {
+        /// The request's partition for the current embedding model's vectors.
         var partition: SemanticPartition
+        /// The request's partition before the model is mixed in (`SemanticPartition.embedded(by:)`).
+        var basePartition: SemanticPartition
         var text: String
         var vector: [Float]?
     }

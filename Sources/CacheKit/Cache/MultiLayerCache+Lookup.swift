@@ -129,7 +129,10 @@ extension MultiLayerCache {
         lookup.queryText = query?.text ?? request.lastUserText
         // A query past the semantic layer's bound is exact-only (never embedded, never matched on a prefix).
         if let query, let semantic = self.configuration.semantic, query.text.utf8.count <= semantic.maximumQueryBytes {
-            lookup.semantic = CacheLookup.SemanticContext(partition: query.partition, text: query.text, vector: nil)
+            // Each model's vectors live in a partition of their own.
+            lookup.semantic = CacheLookup.SemanticContext(
+                partition: query.partition.embedded(by: semantic.embedder.model), basePartition: query.partition, text: query.text, vector: nil
+            )
         }
     }
 
@@ -140,27 +143,75 @@ extension MultiLayerCache {
         now: CacheTime
     ) async throws -> SemanticMatch? {
         guard let context = lookup.semantic else { return nil }
-        let vector: [Float]
+        guard let vector = try await self.embed(context.text, with: layer.embedder, layer: layer) else { return nil }
+        lookup.semantic?.vector = vector
+        let threshold = layer.threshold(for: lookup.scope.namespace)
+        let started = ContinuousClock.now
+        guard let found = try await self.bestMatch(
+            for: vector, in: context.partition, model: layer.embedder.model, text: context.text, threshold: threshold, layer: layer,
+            control: control, now: now
+        ) else { return nil }
+        lookup.outcome.nearestSimilarity = found.nearest
+        lookup.outcome.semanticScore = found.best?.score
+        var hit = found.hit
+        var match = found.best?.match
+        // During a model change, an entry embedded by the previous model is found through that model, served, and
+        // re-embedded by the new one in the background.
+        if !hit, let previous = layer.modelChange.previous,
+            let previousVector = try await self.embed(context.text, with: previous, layer: layer),
+            let old = try await self.bestMatch(
+                for: previousVector, in: context.basePartition.embedded(by: previous.model), model: previous.model, text: context.text,
+                threshold: threshold, layer: layer, control: control, now: now
+            ), old.hit, let oldMatch = old.best?.match
+        {
+            hit = true
+            match = oldMatch
+            lookup.outcome.semanticScore = old.best?.score
+            self.reembed(oldMatch, into: context.partition, layer: layer)
+        }
+        self.recorder.semanticLookup(
+            hit: hit, similarity: lookup.outcome.semanticScore ?? found.nearest, threshold: threshold, margin: layer.nearMissMargin,
+            ambiguous: found.ambiguous, searchLatency: ContinuousClock.now - started
+        )
+        return hit ? match : nil
+    }
+
+    /// `text`'s vector by `embedder`, or `nil` after a failure that the policy treats as a miss.
+    private func embed(_ text: String, with embedder: any EmbeddingProvider, layer: SemanticLayer) async throws -> [Float]? {
         do {
             let started = ContinuousClock.now
-            vector = try await self.traced("cachekit.embed") { span in
-                span?.attributes["cachekit.embedding_model"] = layer.embedder.model
-                return try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(context.text) }
+            let vector = try await self.traced("cachekit.embed") { span in
+                span?.attributes["cachekit.embedding_model"] = embedder.model
+                return try await withDeadline(layer.timeout, backend: layer.index.name) { try await embedder.embed(text) }
             }
             self.recorder.embedding(latency: ContinuousClock.now - started)
+            return vector
         } catch {
             try self.semanticFailed(error, operation: "embed")
             return nil
         }
-        lookup.semantic?.vector = vector
-        let threshold = layer.threshold(for: lookup.scope.namespace)
+    }
+
+    /// The result of one search: the best servable candidate, whether it is a hit, and the nearest similarity.
+    private struct SearchResult {
+        var best: (match: SemanticMatch, score: Float)?
+        var hit: Bool
+        var ambiguous: Bool
+        var nearest: Float?
+    }
+
+    /// Searches `partition` (the vectors of `model`) and picks the best candidate that may be served; `nil` after a
+    /// failure that the policy treats as a miss.
+    private func bestMatch(
+        for vector: [Float], in partition: SemanticPartition, model: String, text: String, threshold: Float, layer: SemanticLayer,
+        control: CacheControl, now: CacheTime
+    ) async throws -> SearchResult? {
         // With re-ranking, a candidate's score can exceed its cosine by up to the lexical weight.
         let bonus = layer.rerank?.lexicalWeight ?? 0
         let query = SemanticQuery(
-            vector: vector, partition: context.partition,
+            vector: vector, partition: partition,
             minimumSimilarity: max(-1, threshold - max(layer.nearMissMargin, 0) - bonus), limit: layer.rerank?.candidates ?? 1
         )
-        let started = ContinuousClock.now
         let matches: [SemanticMatch]
         do {
             matches = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.index.search(query) }
@@ -168,10 +219,12 @@ extension MultiLayerCache {
             try self.semanticFailed(error, operation: "search")
             return nil
         }
-        lookup.outcome.nearestSimilarity = matches.first?.similarity
         // Only entries that could be served compete; the best by score (or by cosine without re-ranking) wins.
-        let numbers = layer.numbersMustMatch ? SemanticRerank.numbers(context.text) : []
+        let numbers = layer.numbersMustMatch ? SemanticRerank.numbers(text) : []
         let usable = matches.filter { match in
+            // A record embedded by another model is never compared (its partition already differs; this is the
+            // second lock on the same door, for indexes written before partitions carried the model).
+            if let stored = match.entry.embeddingModel, stored != model { return false }
             guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
             guard !self.outbox.blocks(match.entry, key: match.key, in: .semantic) else { return false }
             guard layer.numbersMustMatch, let stored = match.entry.queryText else { return true }
@@ -179,19 +232,40 @@ extension MultiLayerCache {
         }
         let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
         if let rerank = layer.rerank {
-            best = rerank.choose(from: usable, query: context.text).map { ($0.match, $0.score, $0.isAmbiguous) }
+            best = rerank.choose(from: usable, query: text).map { ($0.match, $0.score, $0.isAmbiguous) }
         } else {
             best = usable.first.map { ($0, $0.similarity, false) }
         }
         let above = best.map { $0.score >= threshold } ?? false
         // Above the threshold but too close to an entry stored for another question: a miss, not a guess.
         let ambiguous = above && best?.ambiguous == true
-        let hit = above && !ambiguous
-        lookup.outcome.semanticScore = best?.score
-        self.recorder.semanticLookup(
-            hit: hit, similarity: best?.score ?? matches.first?.similarity, threshold: threshold, margin: layer.nearMissMargin,
-            ambiguous: ambiguous, searchLatency: ContinuousClock.now - started
+        return SearchResult(
+            best: best.map { ($0.match, $0.score) }, hit: above && !ambiguous, ambiguous: ambiguous, nearest: matches.first?.similarity
         )
-        return hit ? best?.match : nil
+    }
+
+    /// Indexes `match`'s entry under the current model, in the background: its stored question is embedded by the
+    /// new model and inserted into `partition`. Bounded like background refreshes; skipped when too many run.
+    private func reembed(_ match: SemanticMatch, into partition: SemanticPartition, layer: SemanticLayer) {
+        guard let text = match.entry.queryText else { return }
+        let limit = self.configuration.maximumBackgroundRefreshes
+        guard self.refreshes.withLock({ count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }) else { return }
+        Task {
+            defer { self.refreshes.withLock { $0 -= 1 } }
+            do {
+                let vector = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(text) }
+                var entry = match.entry
+                entry.embeddingModel = layer.embedder.model
+                let record = SemanticRecord(key: match.key, partition: partition, vector: vector, entry: entry)
+                try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.index.insert(record) }
+                self.recorder.reembedded()
+            } catch {
+                self.logger.debug("re-embedding under the new model failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }

@@ -92,5 +92,14 @@ public struct SemanticPartition: Sendable, Hashable, CustomStringConvertible {
         self.scopeID = scopeID
     }
 
+    /// The partition of this request's vectors made by the embedding model `model`: two models' vectors never share a
+    /// partition, so a model swap never compares them, even at the same dimension.
+    public func embedded(by model: String) -> SemanticPartition {
+        var bytes = self.digest.bytes
+        bytes.append(contentsOf: Array("\u{0}embedding-model\u{0}".utf8))
+        bytes.append(contentsOf: Array(model.utf8))
+        return SemanticPartition(digest: Digest256(hashing: bytes), scopeID: self.scopeID)
+    }
+
     public var description: String { "SemanticPartition(\(self.digest.hex.prefix(16))…)" }
 }

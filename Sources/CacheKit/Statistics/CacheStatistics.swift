@@ -58,6 +58,8 @@ public struct CacheStatistics: Sendable {
     public var staleHits: Int = 0
     /// Background refreshes started.
     public var refreshes: Int = 0
+    /// Entries of an earlier embedding model re-embedded by the current one (`SemanticLayer.ModelChange.reembed`).
+    public var reembedded: Int = 0
     /// Calls made to the upstream model.
     public var upstreamCalls: Int = 0
     /// Upstream calls that failed.
@@ -209,6 +211,7 @@ final class CacheStatisticsRecorder: Sendable {
     }
 
     func refreshStarted() { self.state.withLock { $0.refreshes += 1 } }
+    func reembedded() { self.state.withLock { $0.reembedded += 1 } }
 
     func notStored() { self.state.withLock { $0.notStored += 1 } }
 }
