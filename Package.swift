@@ -191,3 +191,9 @@ let package = Package(
         .testTarget(name: "CacheKitRedisTests", dependencies: ["CacheKitRedis", "CacheKitMemory", "CacheKitTesting"]),
     ]
 )
+
+// Every Swift library and tool target imports its dependencies internally unless a file says `public import`, as
+// Hummingbird does: a module's public API shows exactly which other modules it exposes.
+for target in package.targets where [.regular, .executable].contains(target.type) && !target.name.hasPrefix("CCacheKit") {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("InternalImportsByDefault")]
+}

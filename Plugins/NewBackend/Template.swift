@@ -42,13 +42,19 @@ enum Template {
                 /// - Never return an entry at or past its `staleUntil`.
                 /// - Pass keys, tags and values to your client as parameters, never formatted into a command or query text.
                 /// - Throw `CacheError` with a fixed message (never a key, value or secret); a failing backend is a miss.
-                /// - A connection whose call errored or was cancelled mid-flight is closed, never reused (CacheKit's
-                ///   `ConnectionPool` does this for blocking C clients).
+                /// - A connection whose call errored or was cancelled mid-flight is closed, never reused.
+                /// - Declare in `capabilities` what you implement beyond the required operations (`removeAll(in:where:)`,
+                ///   `removeAllLocal()`, `run()`); the conformance suite checks each one declared, and the defaults of the
+                ///   rest are safe (pattern removal clears the whole scope; local clearing is refused).
                 public final class \(type): CacheBackend {
                     public let name: String
                     private let clock: any CacheClock
                     // TODO: replace with your store's client.
                     private let rows = Mutex<[CacheKey: (scope: Digest256, staleUntil: CacheTime, bytes: [UInt8], tags: Set<String>)]>([:])
+
+                    /// While the store lives in this process, it can drop everything it holds (needed for a layer that is
+                    /// not shared, under an invalidation bus). Remove `.localClearing` when the store is a server.
+                    public var capabilities: CacheCapabilities { [.localClearing] }
 
                     public init(name: String = "\(name.lowercased())", clock: any CacheClock = SystemCacheClock()) {
                         self.name = name
@@ -83,6 +89,13 @@ enum Template {
                             let keys = rows.filter { $0.value.scope == scope.id }.map(\\.key)
                             for key in keys { rows[key] = nil }
                             return keys.count
+                        }
+                    }
+
+                    public func removeAllLocal() async throws -> Int {
+                        self.rows.withLock { rows in
+                            defer { rows.removeAll() }
+                            return rows.count
                         }
                     }
                 }

@@ -1,6 +1,6 @@
 #if SwiftConfiguration
-import CacheKit
-import Configuration
+public import CacheKit
+public import Configuration
 
 extension LocalEmbeddingProvider {
     /// Loads the model that `config` names.

@@ -1,5 +1,5 @@
-import CacheKit
-import Foundation
+public import CacheKit
+public import Foundation
 
 /// A sentence-embedding model (all-MiniLM-L6-v2 and other sentence-transformers BERT models of the same layout)
 /// running in-process: no server, no API key.

@@ -1,5 +1,5 @@
-import CacheKit
-import Foundation
+public import CacheKit
+public import Foundation
 
 /// A `.safetensors` file: an 8-byte little-endian header length, a JSON header naming each tensor's dtype, shape
 /// and byte range, then the data. Tensors are read as `Float` (F32, and F16 converted).

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 import Foundation
 
 /// BERT's tokenizer: basic tokenization (clean-up, CJK splitting, lower-casing, accent stripping, punctuation

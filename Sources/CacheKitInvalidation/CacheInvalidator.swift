@@ -1,6 +1,6 @@
-import CacheKit
-import Logging
-import Metrics
+public import CacheKit
+public import Logging
+public import Metrics
 
 /// Applies invalidations to a `MultiLayerCache` with a reason: from application events through `EventRule`s, or
 /// directly by tag, key, scope, query-text pattern or semantic radius.

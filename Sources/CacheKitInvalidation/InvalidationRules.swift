@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// A rule applied when an answer is stored: entries whose query text or namespace match get a TTL and tags.
 ///

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 import ServiceLifecycle
 
 /// The in-process L1: a bounded, lock-guarded map with TTLs, tags and an admission/eviction policy.
@@ -135,8 +135,16 @@ public final class MemoryCacheBackend: CacheBackend {
         }
     }
 
+    /// What the backend holds now.
+    public struct Usage: Sendable, Hashable {
+        /// Entries held.
+        public var entries: Int
+        /// Their approximate size (`CacheEntry.approximateSize`), the figure the byte budget counts.
+        public var bytes: Int
+    }
+
     /// Current usage.
-    public var usage: (entries: Int, bytes: Int) { self.state.withLock { ($0.count, $0.bytes) } }
+    public var usage: Usage { self.state.withLock { Usage(entries: $0.count, bytes: $0.bytes) } }
 
     /// Entries evicted for space since creation.
     public var evictions: Int { self.state.withLock { $0.evictions } }

@@ -1,6 +1,6 @@
 #if SwiftConfiguration
-import CacheKit
-import Configuration
+public import CacheKit
+public import Configuration
 
 extension MemoryCacheBackend.Configuration {
     /// Reads a memory layer's settings from `config`; the clock stays `SystemCacheClock()`.

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 import ServiceLifecycle
 
 /// An in-process `SemanticIndex`: per partition, the vectors are stored contiguously (`[Float]`, row-major) and
@@ -143,10 +143,10 @@ extension SemanticLayer {
 }
 
 /// Vector arithmetic on `Float` buffers with SIMD.
-public enum SIMDMath {
+package enum SIMDMath {
     /// The dot product of two equally long vectors.
     @inlinable
-    public static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+    package static func dot(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
         let n = min(a.count, b.count)
         guard n > 0, let pa = a.baseAddress, let pb = b.baseAddress else { return 0 }
         return dot(pa, pb, count: n)
@@ -154,7 +154,7 @@ public enum SIMDMath {
 
     /// The dot product of `count` floats at `a` and `b`.
     @inlinable
-    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
+    package static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count n: Int) -> Float {
         var acc0 = SIMD8<Float>()
         var acc1 = SIMD8<Float>()
         var i = 0
@@ -182,7 +182,7 @@ public enum SIMDMath {
     }
 
     /// The dot product of two arrays.
-    public static func dot(_ a: [Float], _ b: [Float]) -> Float {
+    package static func dot(_ a: [Float], _ b: [Float]) -> Float {
         a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in dot(pa, pb) } }
     }
 

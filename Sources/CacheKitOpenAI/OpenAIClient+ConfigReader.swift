@@ -1,6 +1,6 @@
 #if SwiftConfiguration
-import CacheKit
-import Configuration
+public import CacheKit
+public import Configuration
 
 extension OpenAIClient.Configuration {
     /// Reads how to reach an OpenAI-compatible server from `config`.

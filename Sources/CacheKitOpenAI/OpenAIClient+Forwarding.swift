@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 extension OpenAIClient {
     /// A caller's own API key, sent upstream instead of the configured one. Never printed.

@@ -1,5 +1,5 @@
-import CacheKit
-import Logging
+public import CacheKit
+public import Logging
 
 extension OpenAIClient {
     /// How to reach an OpenAI-compatible server, with documented defaults.
@@ -122,7 +122,7 @@ public final class OpenAIClient: CompletionProvider, EmbeddingProvider {
     }
 
     /// Pool figures: open and idle transfers handles, waiters, handles created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+    public var poolCounters: ConnectionPoolCounters { self.pool.counters }
 
     public var model: String { self.configuration.embeddingModel }
     public var dimension: Int { self.configuration.embeddingDimension }

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// Reads an upstream's chat-completions event stream as it arrives, in network reads of any size: the chunks it
 /// carries, and how it ended. The stream succeeds only with `[DONE]` after no error: an error event (an `error`

@@ -1,5 +1,5 @@
-import CacheKit
-import Logging
+public import CacheKit
+public import Logging
 import ServiceLifecycle
 
 /// The shared semantic layer in PostgreSQL with pgvector.
@@ -243,7 +243,7 @@ public final class PGVectorSemanticIndex: SemanticIndex {
         }
     }
 
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
+    public var poolCounters: ConnectionPoolCounters { self.client.poolCounters }
 }
 
 extension SemanticLayer {

@@ -1,5 +1,5 @@
-import CacheKit
-import Logging
+public import CacheKit
+public import Logging
 import ServiceLifecycle
 
 /// Exact entries in PostgreSQL, for teams that keep everything there.
@@ -121,7 +121,7 @@ public final class PostgresCacheBackend: CacheBackend {
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
+    public var poolCounters: ConnectionPoolCounters { self.client.poolCounters }
 }
 
 extension CacheLayer {

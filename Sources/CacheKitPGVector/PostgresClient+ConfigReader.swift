@@ -1,6 +1,6 @@
 #if SwiftConfiguration
-import CacheKit
-import Configuration
+public import CacheKit
+public import Configuration
 
 extension PostgresClient.Configuration {
     /// Reads how to reach PostgreSQL and lay out CacheKit's tables from `config`.
@@ -39,9 +39,9 @@ extension PostgresClient.Configuration {
             efSearch: try config.cacheKitInt("efSearch", default: defaults.efSearch, in: 1...1000),
             purgeInterval: try config.cacheKitSeconds("purgeIntervalSeconds", default: defaults.purgeInterval, minimum: 0.01),
             purgeBatch: try config.cacheKitInt("purgeBatch", default: defaults.purgeBatch, in: 1...1_000_000),
-            reconnectBackoff: (
-                try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: defaults.reconnectBackoff.initial, minimum: 0.001),
-                try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: defaults.reconnectBackoff.maximum, minimum: 0.001)
+            reconnectBackoff: ReconnectBackoff(
+                initial: try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: defaults.reconnectBackoff.initial, minimum: 0.001),
+                maximum: try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: defaults.reconnectBackoff.maximum, minimum: 0.001)
             ),
             name: config.cacheKitString("name") ?? defaults.name
         )

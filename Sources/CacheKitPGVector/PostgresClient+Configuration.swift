@@ -1,5 +1,5 @@
 import CCacheKitLibPQ
-import CacheKit
+public import CacheKit
 
 extension PostgresClient {
     /// How to reach PostgreSQL and how CacheKit lays out its tables, with documented defaults.
@@ -28,7 +28,7 @@ extension PostgresClient {
         public var purgeInterval: Duration
         public var purgeBatch: Int
         /// First and largest delay between connection attempts after a failure.
-        public var reconnectBackoff: (initial: Duration, maximum: Duration)
+        public var reconnectBackoff: ReconnectBackoff
         /// The name in logs, metrics and errors. Default `postgres`.
         public var name: String
 
@@ -48,7 +48,7 @@ extension PostgresClient {
             efSearch: Int = 64,
             purgeInterval: Duration = .seconds(30),
             purgeBatch: Int = 1000,
-            reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)),
+            reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             name: String = "postgres"
         ) throws(CacheError) {
             var error: UnsafeMutablePointer<CChar>?

@@ -1,7 +1,7 @@
-import CacheKit
-import Logging
-import Metrics
-import ServiceLifecycle
+public import CacheKit
+public import Logging
+public import Metrics
+public import ServiceLifecycle
 
 /// One PostgreSQL server's connections, shared by every layer and index that talks to it.
 ///
@@ -124,7 +124,7 @@ public final class PostgresClient: Service, Sendable {
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.pool.counters }
+    public var poolCounters: ConnectionPoolCounters { self.pool.counters }
 
     /// The pool's threads started so far (one per connection opened at once, plus one).
     public var startedThreads: Int { self.pool.threads.startedThreads }

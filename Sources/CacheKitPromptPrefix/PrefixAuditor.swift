@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// Finds what stops requests from sharing a cached prompt prefix: volatile content (timestamps, dates, UUIDs,
 /// counters, request ids) or unordered JSON inside the static part, tool lists in varying order, and a static part

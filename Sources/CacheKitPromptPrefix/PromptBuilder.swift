@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// Lays a chat request out static-first, so requests that share instructions, tools and examples share the
 /// longest possible prompt prefix, which is what providers cache (OpenAI from 1,024 tokens in 128-token steps;

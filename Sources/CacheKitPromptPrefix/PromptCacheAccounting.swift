@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// What a provider's prompt cache did for one response.
 public struct PromptCacheUsage: Sendable, Hashable {
@@ -100,9 +100,17 @@ public final class PromptCacheAccountant: Sendable {
     public var totals: Totals { self.state.withLock { $0.totals } }
 
     /// The hit ratio per minute (oldest first), for the last `keepMinutes` minutes that had responses.
-    public var hitRatioByMinute: [(minute: CacheTime, hitRatio: Double)] {
+    public var hitRatioByMinute: [MinuteHitRatio] {
         self.state.withLock { state in
-            state.minutes.map { (CacheTime(millisecondsSinceEpoch: $0.minute * 60_000), $0.totals.hitRatio) }
+            state.minutes.map { MinuteHitRatio(minute: CacheTime(millisecondsSinceEpoch: $0.minute * 60_000), hitRatio: $0.totals.hitRatio) }
         }
+    }
+
+    /// The provider's prompt-cache hit ratio in one minute.
+    public struct MinuteHitRatio: Sendable, Hashable {
+        /// The start of the minute.
+        public var minute: CacheTime
+        /// Cached input tokens over all input tokens in that minute.
+        public var hitRatio: Double
     }
 }

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// OpenAI caches prompt prefixes automatically; `prompt_cache_key` routes requests with the same static part to
 /// the same cache shard, which raises the hit rate when many prompts are in flight.

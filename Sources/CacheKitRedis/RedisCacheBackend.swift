@@ -1,5 +1,5 @@
-import CacheKit
-import Logging
+public import CacheKit
+public import Logging
 import Metrics
 import ServiceLifecycle
 
@@ -106,10 +106,10 @@ public final class RedisCacheBackend: CacheBackend {
     }
 
     public func set(_ entry: CacheEntry, for key: CacheKey) async throws {
-        try await self.set([(key, entry)])
+        try await self.set([KeyedEntry(key: key, entry: entry)])
     }
 
-    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+    public func set(_ entries: [KeyedEntry]) async throws {
         guard !entries.isEmpty else { return }
         let now = self.clock.now()
         // MULTI only when tags must change with their entries atomically; plain entries are one SET each.
@@ -121,7 +121,8 @@ public final class RedisCacheBackend: CacheBackend {
                     encoder.command(1)
                     encoder.argument("MULTI".utf8)
                 }
-                for (key, entry) in entries {
+                for write in entries {
+                    let (key, entry) = (write.key, write.entry)
                     let redisKey = self.entryKey(key)
                     let ttl = Int((entry.staleUntil - now).milliseconds)
                     guard ttl > 0 else {
@@ -243,7 +244,7 @@ public final class RedisCacheBackend: CacheBackend {
     }
 
     /// Pool figures of the client: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) { self.client.poolCounters }
+    public var poolCounters: ConnectionPoolCounters { self.client.poolCounters }
 
     /// Runs the client (health checks, then closing the pool at shutdown); when the client is shared and already
     /// running, waits for shutdown.

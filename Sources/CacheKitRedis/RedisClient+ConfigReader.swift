@@ -1,6 +1,6 @@
 #if SwiftConfiguration
-import CacheKit
-import Configuration
+public import CacheKit
+public import Configuration
 
 extension RedisClient.Configuration {
     /// Reads how to reach and use Redis from `config`.
@@ -48,9 +48,9 @@ extension RedisClient.Configuration {
         self.connectTimeout = try config.cacheKitSeconds("connectTimeoutSeconds", default: self.connectTimeout, minimum: 0.001)
         self.commandTimeout = try config.cacheKitSeconds("commandTimeoutSeconds", default: self.commandTimeout, minimum: 0.001)
         self.maximumWaiters = try config.cacheKitInt("maximumWaiters", default: self.maximumWaiters, in: 0...Int(Int32.max))
-        self.reconnectBackoff = (
-            try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: self.reconnectBackoff.initial, minimum: 0.001),
-            try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: self.reconnectBackoff.maximum, minimum: 0.001)
+        self.reconnectBackoff = ReconnectBackoff(
+            initial: try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: self.reconnectBackoff.initial, minimum: 0.001),
+            maximum: try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: self.reconnectBackoff.maximum, minimum: 0.001)
         )
         self.keyPrefix = config.cacheKitString("keyPrefix") ?? self.keyPrefix
         self.name = config.cacheKitString("name") ?? self.name

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 extension RedisClient {
     /// How to reach Redis and how to use it, with documented defaults.
@@ -49,7 +49,7 @@ extension RedisClient {
         public var maximumWaiters: Int
         /// First and largest delay between reconnection attempts after a failure (exponential, with jitter).
         /// Defaults 25 ms and 500 ms.
-        public var reconnectBackoff: (initial: Duration, maximum: Duration)
+        public var reconnectBackoff: ReconnectBackoff
         /// Prefix of every key CacheKit writes. Default `cachekit`.
         public var keyPrefix: String
         /// The name in logs, metrics and errors. Default `redis`.
@@ -64,7 +64,7 @@ extension RedisClient {
             connectTimeout: Duration = .seconds(1),
             commandTimeout: Duration = .milliseconds(500),
             maximumWaiters: Int = 10_000,
-            reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)),
+            reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             keyPrefix: String = "cachekit",
             name: String = "redis"
         ) {

@@ -1,5 +1,5 @@
-import CacheKit
-import Logging
+public import CacheKit
+public import Logging
 
 /// An `InvalidationBus` over Redis pub/sub: `publish` is a `PUBLISH` on `<prefix>:invalidations`; each
 /// `subscribe()` opens a dedicated connection on a thread of its own that `SUBSCRIBE`s and turns messages into

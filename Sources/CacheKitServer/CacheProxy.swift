@@ -1,13 +1,13 @@
-import CacheKit
-import CacheKitInvalidation
-import CacheKitOpenAI
+public import CacheKit
+public import CacheKitInvalidation
+public import CacheKitOpenAI
 import Crypto
 import Foundation
 import HTTPTypes
-import Hummingbird
-import Logging
+public import Hummingbird
+public import Logging
 import NIOCore
-import Prometheus
+public import Prometheus
 
 /// Settings of the OpenAI-compatible caching proxy.
 public struct ProxyConfiguration: Sendable {

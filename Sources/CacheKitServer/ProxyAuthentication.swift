@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 import CacheKitOpenAI
 import Crypto
 import Foundation

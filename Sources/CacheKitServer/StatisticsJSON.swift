@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// `CacheStatistics` as JSON (`GET /stats`, `cachekit stats`): counts, rates, money, and latency percentiles in
 /// milliseconds.

@@ -1,5 +1,5 @@
-import CacheKit
-import Testing
+public import CacheKit
+public import Testing
 
 /// The behaviours every `CacheBackend` must have, as a suite a backend's own tests run, one test case per behaviour:
 ///
@@ -229,7 +229,7 @@ public struct CacheBackendConformance: Sendable {
         let now = self.clock.now()
         let keys = (0..<3).map { Fixtures.key("q\($0)", in: scope) }
         let entries = (0..<3).map { Fixtures.entry("a\($0)", now: now) }
-        try await backend.set([(keys[0], entries[0]), (keys[2], entries[2])])
+        try await backend.set([KeyedEntry(key: keys[0], entry: entries[0]), KeyedEntry(key: keys[2], entry: entries[2])])
         let read = try await backend.get(keys)
         #expect(read.count == 3)
         #expect(read.count == 3 && read[0] == entries[0] && read[1] == nil && read[2] == entries[2], "batch get lost its order")

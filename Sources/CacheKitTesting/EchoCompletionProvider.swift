@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// An in-process `CompletionProvider` for unit tests: answers deterministically (`answer to: <last user text>`),
 /// counts calls, and can add latency or fail. Integration tests and the demo use the loopback HTTP server instead.

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// Wraps a backend and injects faults into every operation it forwards (each `CacheStore` capability included,
 /// so the wrapped backend keeps its pattern removal, local clearing and background work): thrown errors, delays, hangs, and corrupted stored bytes.
@@ -128,7 +128,7 @@ public final class FaultInjectingCacheBackend: CacheBackend {
         return entries
     }
 
-    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+    public func set(_ entries: [KeyedEntry]) async throws {
         _ = try await self.apply()
         try await self.base.set(entries)
     }

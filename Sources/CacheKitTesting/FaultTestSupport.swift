@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// How long until `backend` works again: a write and a read of a probe entry both succeed. Polls every 10 ms, up
 /// to `limit` (returned when it never recovers).

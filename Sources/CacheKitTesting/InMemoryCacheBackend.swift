@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// The simplest correct `CacheBackend`: a dictionary under a lock, no eviction. The reference that proves the
 /// conformance suite itself, and a handy backend for tests. Not for production (unbounded).

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// The simplest correct `SemanticIndex`: exact brute-force search over a list under a lock. The reference that
 /// proves the conformance suite itself. Not for production (linear scans of everything).

@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// A `CacheClock` that moves only when told to, for TTL tests.
 public final class ManualClock: CacheClock {

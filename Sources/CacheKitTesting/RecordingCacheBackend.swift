@@ -1,4 +1,4 @@
-import CacheKit
+public import CacheKit
 
 /// Wraps a backend and records every operation (each `CacheStore` capability is forwarded, so the wrapped backend
 /// keeps them all), for tests that check what the cache did to a layer.
@@ -71,8 +71,8 @@ public final class RecordingCacheBackend: CacheBackend {
         return try await self.base.get(keys)
     }
 
-    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
-        for (key, _) in entries { self.record("set", key: key) }
+    public func set(_ entries: [KeyedEntry]) async throws {
+        for write in entries { self.record("set", key: write.key) }
         try await self.base.set(entries)
     }
 

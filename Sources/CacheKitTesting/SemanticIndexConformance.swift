@@ -1,5 +1,5 @@
-import CacheKit
-import Testing
+public import CacheKit
+public import Testing
 
 /// The behaviours every `SemanticIndex` must have, one test case per behaviour:
 ///

@@ -1,11 +1,11 @@
-import CacheKit
+public import CacheKit
 import Foundation
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
-import Darwin
+public import Darwin
 #endif
 
 /// `close(2)`, reachable from types that have a `close` method of their own.

@@ -168,7 +168,7 @@ struct PostgresIntegrationTests {
             #expect(process.terminationStatus == 0, "pg-ctl.sh \(action) failed")
         }
         var configuration = try PostgresTestServer.configuration()
-        configuration.reconnectBackoff = (.milliseconds(20), .milliseconds(200))
+        configuration.reconnectBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
         let backend = PostgresCacheBackend(configuration: configuration)
         try await backend.migrate()
         var cacheConfiguration = CacheConfiguration()

@@ -63,10 +63,11 @@ struct RedisCacheBackendTests {
         let now = SystemCacheClock().now()
         var generator = SeededGenerator(seed: 600)
         let batch = (0..<600).map { i in
-            (key: CacheKey(digest: Digest256(hashing: Array("batch \(i)".utf8)), scopeID: CacheScope.default.id),
-             entry: CacheEntry(
-                value: (0..<3_000).map { _ in UInt8.random(in: 0...255, using: &generator) }, createdAt: now,
-                expiresAt: now + .seconds(60), tags: i % 2 == 0 ? ["even", "all"] : ["all"]))
+            KeyedEntry(
+                key: CacheKey(digest: Digest256(hashing: Array("batch \(i)".utf8)), scopeID: CacheScope.default.id),
+                entry: CacheEntry(
+                    value: (0..<3_000).map { _ in UInt8.random(in: 0...255, using: &generator) }, createdAt: now,
+                    expiresAt: now + .seconds(60), tags: i % 2 == 0 ? ["even", "all"] : ["all"]))
         }
         try await backend.set(batch)
         let read = try await backend.get(batch.map(\.key))
@@ -78,7 +79,7 @@ struct RedisCacheBackendTests {
         #expect(try await backend.removeAll(taggedWith: "all") == 300)
         // Entries already dead are deleted, not written with a non-positive PX (which Redis refuses).
         let dead = CacheEntry(value: [1], createdAt: now + .seconds(-20), expiresAt: now + .seconds(-10))
-        try await backend.set([(key: batch[0].key, entry: batch[0].entry), (key: batch[1].key, entry: dead)])
+        try await backend.set([batch[0], KeyedEntry(key: batch[1].key, entry: dead)])
         #expect(try await backend.get(batch[1].key) == nil)
         #expect(try await backend.get(batch[0].key)?.value == batch[0].entry.value)
     }

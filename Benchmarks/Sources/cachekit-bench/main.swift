@@ -87,7 +87,7 @@ func pgvectorPrepare(url: String) async throws {
     let entry = CacheEntry(value: Array(#"{"answer":"cached"}"#.utf8), createdAt: now, expiresAt: now + .seconds(86_400))
     print(String(decoding: JSONValue.object([
         "scope_hex": .string(benchScope.id.hex), "partition_hex": .string(benchPartition.digest.hex),
-        "payload_hex": .string(Hex.encode(CacheEntryCodec.encode(entry))),
+        "payload_hex": .string(CacheEntryCodec.encode(entry).map { String(format: "%02x", $0) }.joined()),
     ]).canonicalBytes(), as: UTF8.self))
 }
 
@@ -301,7 +301,7 @@ func redisBenchmark(url: String, request: ChatRequest) async throws {
     var index = 0
     let warmBatch = Int(ProcessInfo.processInfo.environment["BENCH_WARM_BATCH"] ?? "") ?? 128
     while index < keys.count {
-        let batch = keys[index..<min(keys.count, index + warmBatch)].map { (key: $0, entry: entry) }
+        let batch = keys[index..<min(keys.count, index + warmBatch)].map { KeyedEntry(key: $0, entry: entry) }
         try await backend.set(batch)
         index += warmBatch
     }

@@ -1,6 +1,6 @@
-import Logging
-import Metrics
-import Tracing
+public import Logging
+public import Metrics
+public import Tracing
 
 /// Everything a `MultiLayerCache` is made of, given once, with documented defaults. Build it up, then create the
 /// cache, which checks that the parts fit (`validate()`):

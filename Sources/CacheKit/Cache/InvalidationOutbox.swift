@@ -176,7 +176,7 @@ final class InvalidationOutbox: Sendable {
         if let targetKey = target.key { return targetKey == key }
         if let tag = target.tag { return entry.tags.contains(tag) }
         if let scope = target.scope { return key.scopeID == scope.id }
-        if let (pattern, scope) = target.pattern { return key.scopeID == scope.id && pattern.matches(entry) }
+        if let target = target.pattern { return key.scopeID == target.scope.id && target.pattern.matches(entry) }
         return target.isEverythingLocal
     }
 

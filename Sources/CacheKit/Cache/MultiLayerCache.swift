@@ -1,6 +1,6 @@
 import Logging
 import Metrics
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// A layered cache in front of a chat-completions model.
 ///

@@ -1,5 +1,5 @@
 #if SwiftConfiguration
-import Configuration
+public import Configuration
 import Logging
 
 /// Reading CacheKit's settings through swift-configuration, strictly: a key that is present but malformed (`"abc"`

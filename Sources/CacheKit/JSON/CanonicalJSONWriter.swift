@@ -4,13 +4,13 @@
 ///
 /// The writer owns one growable buffer and is not copyable, so appending never checks for sharing; read the result
 /// with ``bytes`` or, without a copy, ``withBytes(_:)``.
-public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
+struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     private var base: UnsafeMutablePointer<UInt8>
     private var count: Int
     private var capacity: Int
 
     /// Creates a writer, reserving `capacity` bytes.
-    public init(capacity: Int = 256) {
+    init(capacity: Int = 256) {
         self.capacity = max(capacity, 16)
         self.base = .allocate(capacity: self.capacity)
         self.count = 0
@@ -19,10 +19,10 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     deinit { self.base.deallocate() }
 
     /// A copy of the bytes written so far.
-    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: self.base, count: self.count)) }
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: self.base, count: self.count)) }
 
     /// Calls `body` with the bytes written so far, without copying them.
-    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try body(UnsafeRawBufferPointer(start: self.base, count: self.count))
     }
 
@@ -58,7 +58,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     }
 
     /// Appends a value.
-    public mutating func write(_ value: JSONValue) {
+    mutating func write(_ value: JSONValue) {
         switch value {
         case .null: self.writeRaw("null")
         case .bool(let flag): self.writeRaw(flag ? "true" : "false")
@@ -79,7 +79,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     }
 
     /// Appends an object, leaving out the members whose names are in `excluded`.
-    public mutating func write(members: [String: JSONValue], excluding excluded: Set<String>?) {
+    mutating func write(members: [String: JSONValue], excluding excluded: Set<String>?) {
         self.write(members: members, excluding: excluded.map { Array($0) } ?? [])
     }
 
@@ -160,7 +160,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     }
 
     /// Appends raw, already valid JSON text (used for fixed punctuation and member names).
-    public mutating func writeRaw(_ text: StaticString) {
+    mutating func writeRaw(_ text: StaticString) {
         self.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
@@ -183,7 +183,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
     }
 
     /// Appends a string with RFC 8785 escaping: `"` `\\` and control characters only.
-    public mutating func write(string: String) {
+    mutating func write(string: String) {
         let written: Void? = string.utf8.withContiguousStorageIfAvailable { self.writeEscaped(UnsafeRawBufferPointer($0)) }
         if written == nil { Array(string.utf8).withUnsafeBytes { self.writeEscaped($0) } }
     }
@@ -311,7 +311,7 @@ public struct CanonicalJSONWriter: ~Copyable, @unchecked Sendable {
 
     /// Appends a number in ECMAScript `Number.prototype.toString` form (RFC 8785 §3.2.2.3).
     /// Non-finite numbers cannot occur in parsed JSON; written values are replaced by `null` as JavaScript does.
-    public mutating func write(number: Double) {
+    mutating func write(number: Double) {
         guard number.isFinite else {
             self.writeRaw("null")
             return

@@ -21,7 +21,7 @@ public protocol CacheBackend: CacheStore {
     func set(_ entry: CacheEntry, for key: CacheKey) async throws
 
     /// Stores several entries; the default calls `set` per entry; remote backends pipeline.
-    func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws
+    func set(_ entries: [KeyedEntry]) async throws
 }
 
 extension CacheBackend {
@@ -32,7 +32,18 @@ extension CacheBackend {
         return entries
     }
 
-    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
-        for (key, entry) in entries { try await self.set(entry, for: key) }
+    public func set(_ entries: [KeyedEntry]) async throws {
+        for write in entries { try await self.set(write.entry, for: write.key) }
+    }
+}
+
+/// An entry and the key it is stored under: one write of a batch (`CacheBackend.set(_:)`).
+public struct KeyedEntry: Sendable, Hashable {
+    public var key: CacheKey
+    public var entry: CacheEntry
+
+    public init(key: CacheKey, entry: CacheEntry) {
+        self.key = key
+        self.entry = entry
     }
 }

@@ -1,4 +1,4 @@
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// What a store of answers can do beyond the operations every store has. A store declares its capabilities in
 /// `CacheStore.capabilities`; `CacheBackendConformance` and `SemanticIndexConformance` check each one declared, and
@@ -95,7 +95,7 @@ extension InvalidationTarget {
     /// Returns how many entries or records went.
     public func apply(to store: some CacheStore) async throws -> Int {
         if let key = self.key { return try await store.remove(key) ? 1 : 0 }
-        if let (pattern, scope) = self.pattern { return try await store.removeAll(in: scope) { pattern.matches($0) } }
+        if let target = self.pattern { return try await store.removeAll(in: target.scope) { target.pattern.matches($0) } }
         if let tag = self.tag { return try await store.removeAll(taggedWith: tag) }
         if let scope = self.scope { return try await store.removeAll(in: scope) }
         return try await store.removeAllLocal()

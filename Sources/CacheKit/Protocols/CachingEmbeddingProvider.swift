@@ -37,10 +37,12 @@ public struct CachingEmbeddingProvider: EmbeddingProvider {
             throw CacheError(.invalidResponse, "embedding provider returned \(computed.count) vectors for \(missing.count) texts")
         }
         let now = self.clock.now()
-        var writes: [(key: CacheKey, entry: CacheEntry)] = []
+        var writes: [KeyedEntry] = []
         for (position, index) in missing.enumerated() {
             vectors[index] = computed[position]
-            writes.append((keys[index], CacheEntry(value: Self.encode(computed[position]), createdAt: now, expiresAt: now + self.ttl, model: self.base.model)))
+            writes.append(
+                KeyedEntry(key: keys[index], entry: CacheEntry(value: Self.encode(computed[position]), createdAt: now, expiresAt: now + self.ttl, model: self.base.model))
+            )
         }
         try? await self.backend.set(writes)
         return vectors.map { $0! }

@@ -31,8 +31,14 @@ public struct InvalidationTarget: Sendable, Hashable, CustomStringConvertible {
     /// The scope, if this targets a scope.
     public var scope: CacheScope? { if case .scope(let scope) = self.base { scope } else { nil } }
     /// The pattern and its scope, if this targets entries by query text.
-    public var pattern: (pattern: QueryPattern, scope: CacheScope)? {
-        if case .pattern(let pattern, let scope) = self.base { (pattern, scope) } else { nil }
+    public var pattern: ScopedPattern? {
+        if case .pattern(let pattern, let scope) = self.base { ScopedPattern(pattern: pattern, scope: scope) } else { nil }
+    }
+
+    /// A query-text pattern and the scope it applies in.
+    public struct ScopedPattern: Sendable, Hashable {
+        public var pattern: QueryPattern
+        public var scope: CacheScope
     }
     /// Whether this targets every local entry.
     public var isEverythingLocal: Bool { self.base == .everythingLocal }

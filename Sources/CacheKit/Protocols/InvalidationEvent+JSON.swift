@@ -12,9 +12,9 @@ extension InvalidationEvent {
             members["tag"] = .string(tag)
         } else if let scope = self.target.scope {
             members["scope"] = [.string(scope.tenant), .string(scope.namespace), .string(scope.version)]
-        } else if let (pattern, scope) = self.target.pattern {
-            members["pattern"] = .string(pattern.glob)
-            members["scope"] = [.string(scope.tenant), .string(scope.namespace), .string(scope.version)]
+        } else if let target = self.target.pattern {
+            members["pattern"] = .string(target.pattern.glob)
+            members["scope"] = [.string(target.scope.tenant), .string(target.scope.namespace), .string(target.scope.version)]
         } else {
             members["all_local"] = true
         }

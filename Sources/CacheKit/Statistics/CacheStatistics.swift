@@ -38,8 +38,21 @@ public struct CacheStatistics: Sendable {
         public var hitSimilarity = [Int](repeating: 0, count: 20)
         /// Similarity of the nearest neighbour on misses, 20 buckets of 0.05 from 0 to 1.
         public var missNearestSimilarity = [Int](repeating: 0, count: 20)
-        /// The most recent near misses: nearest similarity and the threshold it missed (newest last, at most 64).
-        public var recentNearMisses: [(similarity: Float, threshold: Float)] = []
+        /// The most recent near misses (newest last, at most 64).
+        public var recentNearMisses: [NearMiss] = []
+    }
+
+    /// A semantic miss whose nearest neighbour came within the near-miss margin of the threshold.
+    public struct NearMiss: Sendable, Hashable {
+        /// The nearest neighbour's similarity (or re-ranked score).
+        public var similarity: Float
+        /// The threshold it missed.
+        public var threshold: Float
+
+        public init(similarity: Float, threshold: Float) {
+            self.similarity = similarity
+            self.threshold = threshold
+        }
     }
 
     /// Per exact layer, in read order.
@@ -156,7 +169,7 @@ final class CacheStatisticsRecorder: Sendable {
                 if let bucket { stats.semantic?.missNearestSimilarity[bucket] += 1 }
                 if let similarity, similarity >= threshold - margin {
                     stats.semantic?.nearMisses += 1
-                    stats.semantic?.recentNearMisses.append((similarity, threshold))
+                    stats.semantic?.recentNearMisses.append(CacheStatistics.NearMiss(similarity: similarity, threshold: threshold))
                     if stats.semantic?.recentNearMisses.count ?? 0 > 64 { stats.semantic?.recentNearMisses.removeFirst() }
                 }
             }

@@ -18,29 +18,29 @@ import Darwin
 /// signal whose default action ends the whole process. (hiredis writes with plain `write()`; as CacheKit uses it, a
 /// connection is destroyed after its first failed call, so it never writes twice into a reset socket, which is when
 /// Linux raises SIGPIPE. The mask keeps any future write path from taking the host application down.)
-public final class BlockingThreadPool: Sendable {
+package final class BlockingThreadPool: Sendable {
     private let core: Core
     /// The pool's name.
-    public var name: String { self.core.name }
+    package var name: String { self.core.name }
 
     /// A pool of at most `threadCount` threads. None starts here: a thread starts when a job arrives and every
     /// running thread is busy, so a pool that is never used costs no thread.
-    public init(threadCount: Int, name: String) {
+    package init(threadCount: Int, name: String) {
         self.core = Core(name: name, maximumThreads: max(1, threadCount))
     }
 
     /// The threads started so far (at most `threadCount`).
-    public var startedThreads: Int { self.core.startedThreads }
+    package var startedThreads: Int { self.core.startedThreads }
 
     deinit { self.core.shutdown() }
 
     /// Queues `job` to run on one of the pool's threads.
-    public func submit(_ job: @escaping @Sendable () -> Void) { self.core.submit(job) }
+    package func submit(_ job: @escaping @Sendable () -> Void) { self.core.submit(job) }
 
     /// Runs `body` on a pool thread and returns its result. The caller's task suspends; no cooperative thread blocks.
     /// Cancellation does not interrupt `body` (C calls cannot be interrupted): callers bound their calls with
     /// timeouts and discard state that a cancelled call left behind.
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             self.submit { continuation.resume(with: Result { try body() }) }
         }
@@ -48,7 +48,7 @@ public final class BlockingThreadPool: Sendable {
 
     /// Stops accepting work, lets queued jobs finish, and joins the threads (all but the calling one, if it is a
     /// pool thread). Idempotent.
-    public func shutdown() { self.core.shutdown() }
+    package func shutdown() { self.core.shutdown() }
 
     /// The queue and the threads. Each worker thread holds a strong reference until it exits.
     ///

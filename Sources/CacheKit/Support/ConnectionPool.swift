@@ -1,8 +1,8 @@
-import Logging
-import Metrics
+package import Logging
+package import Metrics
 
 /// A connection that a `ConnectionPool` leases: a C client handle (hiredis, libpq) used by one task at a time.
-public protocol PooledConnection: AnyObject, Sendable {
+package protocol PooledConnection: AnyObject, Sendable {
     /// Frees the handle. Called once, on a pool thread or after the connection's last call returned.
     func close()
     /// Asks the server to abandon the call in progress (libpq's `PQcancel`), from another thread. The default does
@@ -11,24 +11,24 @@ public protocol PooledConnection: AnyObject, Sendable {
 }
 
 extension PooledConnection {
-    public func cancelInFlight() {}
+    package func cancelInFlight() {}
 }
 
 /// Settings of a `ConnectionPool`.
-public struct ConnectionPoolConfiguration: Sendable {
+package struct ConnectionPoolConfiguration: Sendable {
     /// Connections at most. Default 8.
-    public var size: Int
+    package var size: Int
     /// Tasks that may wait for a connection; past it a lease fails with `.limitExceeded`. Default 10,000.
-    public var maximumWaiters: Int
+    package var maximumWaiters: Int
     /// First and largest delay between connection attempts after a failure (exponential, with jitter).
-    public var reconnectBackoff: (initial: Duration, maximum: Duration)
+    package var reconnectBackoff: ReconnectBackoff
     /// The backend name in errors and logs.
-    public var name: String
+    package var name: String
     /// The longest a task waits for a connection before failing with `.timeout`. Default 10 s.
-    public var leaseTimeout: Duration
+    package var leaseTimeout: Duration
 
-    public init(
-        size: Int = 8, maximumWaiters: Int = 10_000, reconnectBackoff: (initial: Duration, maximum: Duration) = (.milliseconds(25), .milliseconds(500)),
+    package init(
+        size: Int = 8, maximumWaiters: Int = 10_000, reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
         name: String, leaseTimeout: Duration = .seconds(10)
     ) {
         self.size = size
@@ -56,7 +56,7 @@ public struct ConnectionPoolConfiguration: Sendable {
 /// - Cancellation: a cancelled caller returns at once with `CancellationError`. If its call was in flight, the
 ///   connection's `cancelInFlight()` runs (libpq cancels; hiredis cannot), the call finishes on its thread within
 ///   the client's own timeout, and the connection is then destroyed.
-public final class ConnectionPool<Connection: PooledConnection>: Sendable {
+package final class ConnectionPool<Connection: PooledConnection>: Sendable {
     private struct State {
         var machine: ConnectionPoolStateMachine<Connection>
         var continuations: [UInt64: CheckedContinuation<Connection?, any Error>] = [:]
@@ -65,7 +65,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     let configuration: ConnectionPoolConfiguration
     /// The threads blocking calls run on.
-    public let threads: BlockingThreadPool
+    package let threads: BlockingThreadPool
     let logger: Logger
     let connectBody: @Sendable () throws -> Connection
     private let state: LockedState<State>
@@ -73,7 +73,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// Creates a pool that opens connections with `connect` (called on a pool thread; it may block). Its metrics go
     /// to `metricsFactory` (default: the bootstrapped `MetricsSystem`).
-    public init(
+    package init(
         configuration: ConnectionPoolConfiguration, logger: Logger, metricsFactory: any MetricsFactory = MetricsSystem.factory,
         connect: @escaping @Sendable () throws -> Connection
     ) {
@@ -101,14 +101,18 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     /// Open and idle connections, waiting tasks, connections created and destroyed so far.
-    public var counters: (open: Int, idle: Int, waiters: Int, created: Int, destroyed: Int) {
-        self.state.withLock { ($0.machine.open, $0.machine.idle.count, $0.machine.waiters.count, $0.machine.created, $0.machine.destroyed) }
+    package var counters: ConnectionPoolCounters {
+        self.state.withLock {
+            ConnectionPoolCounters(
+                open: $0.machine.open, idle: $0.machine.idle.count, waiters: $0.machine.waiters.count, created: $0.machine.created,
+                destroyed: $0.machine.destroyed)
+        }
     }
 
     /// Runs `body` with a leased connection on a pool thread. If the caller is cancelled while `body` runs, the
     /// caller returns at once with `CancellationError`, `cancelInFlight()` is called, and the connection is
     /// destroyed when `body` returns.
-    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+    package func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let connection = try await self.lease()
         let call = LeasedCall<T>()
         return try await withTaskCancellationHandler {
@@ -253,7 +257,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// Checks every idle connection with `isAlive` on a pool thread, dropping dead ones; when no connection is open,
     /// opens one (so the pool notices a server's return without waiting for traffic). For a backend's `run()`.
-    public func healthCheck(_ isAlive: @escaping @Sendable (Connection) throws -> Bool) async {
+    package func healthCheck(_ isAlive: @escaping @Sendable (Connection) throws -> Bool) async {
         let idle = self.state.withLock { $0.machine.takeIdle() }
         for connection in idle {
             let alive = (try? await self.threads.run { try isAlive(connection) }) ?? false
@@ -265,7 +269,7 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     }
 
     /// Closes idle connections and refuses new leases; waiters fail with `.unavailable`.
-    public func shutdown() {
+    package func shutdown() {
         let (idle, waiters) = self.state.withLock { state in
             let (idle, ids) = state.machine.shutdown()
             return (idle, ids.compactMap { state.continuations.removeValue(forKey: $0) })

@@ -115,11 +115,11 @@ public struct Digest256: Sendable, Hashable, Comparable, CustomStringConvertible
 }
 
 /// Lowercase hexadecimal encoding.
-public enum Hex {
+package enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Encodes bytes as lowercase hexadecimal.
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for byte in bytes {
@@ -130,7 +130,7 @@ public enum Hex {
     }
 
     /// Decodes hexadecimal characters; `nil` on an odd length or a non-hex character.
-    public static func decode(_ chars: [UInt8]) -> [UInt8]? {
+    package static func decode(_ chars: [UInt8]) -> [UInt8]? {
         guard chars.count % 2 == 0 else { return nil }
         func value(_ c: UInt8) -> UInt8? {
             switch c {

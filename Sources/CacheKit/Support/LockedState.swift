@@ -13,12 +13,12 @@ import Darwin
 ///
 /// - Invariant (why `@unchecked Sendable` is sound): `state` is read or written only inside `withLock`, which holds
 ///   the mutex for the whole closure; the mutex itself is allocated once in `init` and destroyed once in `deinit`.
-public final class LockedState<State>: @unchecked Sendable {
+package final class LockedState<State>: @unchecked Sendable {
     private var state: State
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     /// Creates the box around an initial value.
-    public init(_ initial: State) {
+    package init(_ initial: State) {
         self.state = initial
         self.mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         self.mutex.initialize(to: pthread_mutex_t())
@@ -34,7 +34,7 @@ public final class LockedState<State>: @unchecked Sendable {
 
     /// Runs `body` with exclusive access to the state. `body` must not suspend or re-enter the lock.
     @inlinable
-    public func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
+    package func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
         self.lock()
         defer { self.unlock() }
         return try body(&self.unsafeState)

@@ -9,7 +9,10 @@ import ServiceLifecycle
 /// Entries are stored as `CacheEntryCodec` bytes (checksummed: a damaged row reads as `.corruptEntry`, which
 /// `MultiLayerCache` counts, deletes and treats as a miss). Every value is a bound parameter; no user data is ever
 /// part of the SQL text. Expired rows are never returned and are purged by `run()` every `purgeInterval`.
-public final class SQLiteCacheBackend: CacheBackend, Service {
+public final class SQLiteCacheBackend: CacheBackend {
+    /// It purges expired rows in `run()`; pattern removal and local clearing use `CacheStore`'s defaults (the whole
+    /// scope; refused).
+    public var capabilities: CacheCapabilities { [.backgroundWork] }
     public let name: String
     private let database: DatabaseQueue
     private let clock: any CacheClock
@@ -55,11 +58,11 @@ public final class SQLiteCacheBackend: CacheBackend, Service {
     }
 
     public func set(_ entry: CacheEntry, for key: CacheKey) async throws {
-        try await self.set([(key: key, entry: entry)])
+        try await self.set([KeyedEntry(key: key, entry: entry)])
     }
 
     /// Writes every entry in one transaction.
-    public func set(_ entries: [(key: CacheKey, entry: CacheEntry)]) async throws {
+    public func set(_ entries: [KeyedEntry]) async throws {
         let rows = entries.map { (Data($0.key.digest.bytes), Data($0.key.scopeID.bytes), $0.entry.staleUntil.millisecondsSinceEpoch, Data(CacheEntryCodec.encode($0.entry)), $0.entry.tags) }
         try await self.database.write { db in
             for (digest, scope, staleUntil, bytes, tags) in rows {
@@ -122,10 +125,17 @@ public final class SQLiteCacheBackend: CacheBackend, Service {
         }
     }
 
-    /// Purges expired rows every `purgeInterval` until graceful shutdown or cancellation (CacheKit's
-    /// `runPeriodically`, the loop behind its own backends' sweeps).
+    /// Purges expired rows every `purgeInterval` until graceful shutdown or cancellation (the `backgroundWork`
+    /// capability it declares).
     public func run() async throws {
-        await runPeriodically(every: self.purgeInterval) { _ = try? await self.purgeExpired() }
+        while !Task.isCancelled, !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: self.purgeInterval) }
+            } catch {
+                return
+            }
+            _ = try? await self.purgeExpired()
+        }
     }
 
     /// The number of rows, expired ones included until purged.
