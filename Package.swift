@@ -46,7 +46,8 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         // Tests only: the tenant-isolation property test.
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
-        // Tests only: FilePath for the configuration-file tests (already a dependency of swift-configuration).
+        // FilePath for the tool's configuration file and the configuration-file tests (already a dependency of
+        // swift-configuration).
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
@@ -100,6 +101,9 @@ let package = Package(
                 "CacheKitOpenAI",
                 "CacheKitInvalidation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The tool reads its settings through swift-configuration (the SwiftConfiguration trait, on by default).
+                configuration,
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,118 +1,153 @@
 import ArgumentParser
 import CacheKit
+import Configuration
 import CacheKitEmbeddings
 import CacheKitMemory
 import CacheKitPGVector
 import CacheKitRedis
 import Foundation
 import Logging
+import SystemPackage
 
-/// The layers of a command's cache. Each setting comes from its flag, else the environment (`CACHEKIT_LAYERS`,
-/// `CACHEKIT_SEMANTIC`, `CACHEKIT_THRESHOLD`, `CACHEKIT_MODEL_DIR`, `CACHEKIT_REDIS_URL`, `CACHEKIT_POSTGRES_URL`),
-/// else the `--config` JSON file (`{"layers": "memory,redis", "semantic": "memory", "threshold": 0.85, "model": …,
-/// "redis_url": …, "postgres_url": …}`), else the default.
+/// The layers of a command's cache, read through swift-configuration with the libraries' own keys and strict errors.
+///
+/// Each key comes from its flag, else the environment (`CACHEKIT_` and the key in upper snake case: `redis.url` is
+/// `CACHEKIT_REDIS_URL`, `cache.policy.defaultTtlSeconds` is `CACHEKIT_CACHE_POLICY_DEFAULT_TTL_SECONDS`), else the
+/// `--config` JSON file (the same keys, nested: `{"redis": {"url": …}}`), else the default. The keys:
+/// - `layers` (`--layers`): exact layers in read order, comma-separated: memory, redis, postgres (default memory);
+/// - `semantic.index` (`--semantic`): none, memory or pgvector (default none); `semantic.threshold`
+///   (`--threshold`, default 0.85); `semantic.rerank.*` as `SemanticRerank(config:)` reads them;
+/// - `embedding.modelDirectory` (`--model`), `embedding.threads`, `embedding.products`: `LocalEmbeddingProvider(config:)`;
+/// - `redis.*` (`--redis-url` sets `redis.url`): `RedisClient.Configuration(config:)`;
+/// - `postgres.*` (`--postgres-url` sets `postgres.url`): `PostgresClient.Configuration(config:)`;
+/// - `cache.*`: `CacheConfiguration(config:)` (policy, failure policy, in-flight limits);
+/// - `bus.secret` (hex, at least 32 digits): signs and checks every invalidation message.
+///
+/// `CACHEKIT_SEMANTIC`, `CACHEKIT_THRESHOLD` and `CACHEKIT_MODEL_DIR`, the names of earlier releases, still set
+/// `semantic.index`, `semantic.threshold` and `embedding.modelDirectory` (after the names above).
 struct LayerOptions: ParsableArguments {
-    @Option(help: "A JSON configuration file (flags and CACHEKIT_* variables override it).")
+    @Option(help: "A JSON configuration file with the keys of the libraries (flags and CACHEKIT_* variables override it).")
     var config: String?
 
-    @Option(help: "Exact layers in read order, comma-separated: memory, redis, postgres (default memory).")
+    @Option(help: "Exact layers in read order, comma-separated: memory, redis, postgres (default memory). Key: layers.")
     var layers: String?
 
-    @Option(help: "The semantic layer: none, memory or pgvector (needs a model: --model or CACHEKIT_MODEL_DIR; default none).")
+    @Option(help: "The semantic layer: none, memory or pgvector (needs a model: --model or CACHEKIT_MODEL_DIR; default none). Key: semantic.index.")
     var semantic: String?
 
-    @Option(help: "The semantic threshold (re-ranked score; default 0.85).")
+    @Option(help: "The semantic threshold (re-ranked score; default 0.85). Key: semantic.threshold.")
     var threshold: Float?
 
-    @Option(help: "A sentence-transformers model folder for the semantic layer.")
+    @Option(help: "A sentence-transformers model folder for the semantic layer. Key: embedding.modelDirectory.")
     var model: String?
 
-    @Option(help: "The Redis URL (default: CACHEKIT_REDIS_URL).")
+    @Option(help: "The Redis URL. Key: redis.url (CACHEKIT_REDIS_URL).")
     var redisURL: String?
 
-    @Option(help: "The PostgreSQL connection string (default: CACHEKIT_POSTGRES_URL).")
+    @Option(help: "The PostgreSQL connection string. Key: postgres.url (CACHEKIT_POSTGRES_URL).")
     var postgresURL: String?
 
-    /// The settings after flags, environment and file are merged.
-    struct Resolved {
-        var layers: String
-        var semantic: String
-        var threshold: Float
-        var model: String?
-        var redisURL: String?
-        var postgresURL: String?
-    }
+    /// The keys a configuration file may hold at its top level, and under `semantic` and `embedding`.
+    static let fileKeys: [String: Set<String>?] = [
+        "layers": nil, "semantic": ["index", "threshold", "rerank"], "embedding": ["modelDirectory", "threads", "products"],
+        "redis": nil, "postgres": nil, "cache": nil, "bus": nil,
+    ]
 
-    func resolved(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Resolved {
-        var file: [String: JSONValue] = [:]
+    /// Flags first, then the environment (canonical names, then the earlier names), then the file.
+    func reader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader {
+        var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+        func set(_ key: String, _ value: ConfigContent?, secret: Bool = false) {
+            if let value { flags[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(value, isSecret: secret) }
+        }
+        set("layers", self.layers.map { .string($0) })
+        set("semantic.index", self.semantic.map { .string($0) })
+        set("semantic.threshold", self.threshold.map { .double(Double($0)) })
+        set("embedding.modelDirectory", self.model.map { .string($0) })
+        set("redis.url", self.redisURL.map { .string($0) }, secret: true)
+        set("postgres.url", self.postgresURL.map { .string($0) }, secret: true)
+        var earlier: [AbsoluteConfigKey: ConfigValue] = [:]
+        if let value = environment["CACHEKIT_SEMANTIC"], !value.isEmpty { earlier[["semantic", "index"]] = ConfigValue(.string(value), isSecret: false) }
+        if let value = environment["CACHEKIT_MODEL_DIR"], !value.isEmpty {
+            earlier[["embedding", "modelDirectory"]] = ConfigValue(.string(value), isSecret: false)
+        }
+        if let value = environment["CACHEKIT_THRESHOLD"], !value.isEmpty {
+            guard let number = Double(value) else { throw CLIError("CACHEKIT_THRESHOLD must be a number, not \"\(value)\"") }
+            earlier[["semantic", "threshold"]] = ConfigValue(.double(number), isSecret: false)
+        }
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: flags),
+            EnvironmentVariablesProvider(
+                environmentVariables: environment,
+                secretsSpecifier: .dynamic { name, _ in name.hasSuffix("_URL") || name.hasSuffix("PASSWORD") || name.hasSuffix("SECRET") }
+            ).prefixKeys(with: "cachekit"),
+            InMemoryProvider(name: "earlier environment names", values: earlier),
+        ]
         if let path = self.config {
-            let bytes = try readInput(path)
+            try Self.checkFileKeys(path)
             do {
-                guard let object = try JSONValue(parsing: bytes).objectValue else { throw CLIError("\(path): the configuration must be a JSON object") }
-                file = object
-            } catch let error as JSONParsingError {
-                throw CLIError("\(path): \(error.description)")
-            }
-            let known: Set<String> = ["layers", "semantic", "threshold", "model", "redis_url", "postgres_url"]
-            if let unknown = file.keys.sorted().first(where: { !known.contains($0) }) {
-                throw CLIError("\(path): unknown setting \"\(unknown)\" (known: \(known.sorted().joined(separator: ", ")))")
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw CLIError("\(path): \(error)")
             }
         }
-        func string(_ flag: String?, _ variable: String, _ key: String) throws -> String? {
-            if let flag { return flag }
-            if let value = environment[variable], !value.isEmpty { return value }
-            guard let value = file[key] else { return nil }
-            guard let text = value.stringValue else { throw CLIError("\(self.config ?? "configuration"): \"\(key)\" must be a string") }
-            return text
-        }
-        var threshold = self.threshold
-        if threshold == nil, let value = environment["CACHEKIT_THRESHOLD"] {
-            guard let number = Float(value) else { throw CLIError("CACHEKIT_THRESHOLD must be a number, not \"\(value)\"") }
-            threshold = number
-        }
-        if threshold == nil, let value = file["threshold"] {
-            guard let number = value.doubleValue else { throw CLIError("\(self.config ?? "configuration"): \"threshold\" must be a number") }
-            threshold = Float(number)
-        }
-        return Resolved(
-            layers: try string(self.layers, "CACHEKIT_LAYERS", "layers") ?? "memory",
-            semantic: try string(self.semantic, "CACHEKIT_SEMANTIC", "semantic") ?? "none",
-            threshold: threshold ?? 0.85,
-            model: try string(self.model, "CACHEKIT_MODEL_DIR", "model"),
-            redisURL: try string(self.redisURL, "CACHEKIT_REDIS_URL", "redis_url"),
-            postgresURL: try string(self.postgresURL, "CACHEKIT_POSTGRES_URL", "postgres_url")
-        )
+        return ConfigReader(providers: providers)
     }
 
-    func configuration(logLevel: Logger.Level = .warning) throws -> CacheConfiguration {
-        let settings = try self.resolved()
-        var configuration = CacheConfiguration()
+    /// Refuses a file that is not a JSON object or holds a key no library reads (a misspelt key would otherwise be
+    /// silently ignored).
+    static func checkFileKeys(_ path: String) throws {
+        let bytes = try readInput(path)
+        let object: [String: JSONValue]
+        do {
+            guard let parsed = try JSONValue(parsing: bytes).objectValue else { throw CLIError("\(path): the configuration must be a JSON object") }
+            object = parsed
+        } catch let error as JSONParsingError {
+            throw CLIError("\(path): \(error.description)")
+        }
+        for key in object.keys.sorted() {
+            guard let inner = Self.fileKeys[key] else {
+                throw CLIError("\(path): unknown setting \"\(key)\" (known: \(Self.fileKeys.keys.sorted().joined(separator: ", ")))")
+            }
+            guard let allowed = inner, let members = object[key]?.objectValue else { continue }
+            if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+                throw CLIError("\(path): unknown setting \"\(key).\(unknown)\" (known: \(allowed.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func configuration(logLevel: Logger.Level = .warning) async throws -> CacheConfiguration {
+        let config = try await self.reader()
+        func read<T>(_ what: () throws(CacheError) -> T) throws -> T {
+            do { return try what() } catch { throw CLIError("configuration: \(error.message)") }
+        }
+        var configuration = try read { () throws(CacheError) in try CacheConfiguration(config: config.scoped(to: "cache")) }
         configuration.logger.logLevel = logLevel
         // One client per server, shared by the layers, the index and the bus that talk to it.
         var redis: RedisClient?
         func redisClient() throws -> RedisClient {
             if let redis { return redis }
-            guard let url = settings.redisURL else {
+            guard config.cacheKitString("redis.url", secret: true) != nil || config.cacheKitString("redis.host") != nil
+                || config.cacheKitString("redis.unixSocket") != nil
+            else {
                 throw CLIError("the redis layer needs --redis-url or CACHEKIT_REDIS_URL")
             }
-            do { redis = RedisClient(configuration: try .init(url: url)) } catch { throw CLIError("bad Redis URL: \(error.message)") }
-            return redis!
+            let client = RedisClient(configuration: try read { () throws(CacheError) in try .init(config: config.scoped(to: "redis")) })
+            redis = client
+            return client
         }
         var postgres: PostgresClient?
         func postgresClient() throws -> PostgresClient {
             if let postgres { return postgres }
-            guard let url = settings.postgresURL else {
+            guard config.cacheKitString("postgres.url", secret: true) != nil else {
                 throw CLIError("the postgres and pgvector layers need --postgres-url or CACHEKIT_POSTGRES_URL")
             }
-            do {
-                postgres = PostgresClient(configuration: try .init(connectionString: url))
-            } catch {
-                throw CLIError("bad PostgreSQL connection string: \(error.message)")
-            }
-            return postgres!
+            let client = PostgresClient(configuration: try read { () throws(CacheError) in try .init(config: config.scoped(to: "postgres")) })
+            postgres = client
+            return client
         }
         var layers: [CacheLayer] = []
-        for name in settings.layers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+        let names = config.cacheKitString("layers") ?? "memory"
+        for name in names.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
             switch name {
             case "memory": layers.append(.memory())
             case "redis": layers.append(.redis(client: try redisClient()))
@@ -120,30 +155,45 @@ struct LayerOptions: ParsableArguments {
             default: throw CLIError("unknown layer \"\(name)\" (memory, redis, postgres)")
             }
         }
-        guard !layers.isEmpty || settings.semantic != "none" else { throw CLIError("no layers: give --layers or --semantic") }
+        let semantic = (config.cacheKitString("semantic.index") ?? "none").lowercased()
+        guard !layers.isEmpty || semantic != "none" else { throw CLIError("no layers: give --layers or --semantic") }
         configuration.layers = layers
         if let redis {
-            // CACHEKIT_BUS_SECRET (hex, at least 32 digits): signs and checks every invalidation message.
             var options = RedisInvalidationBus.Options()
-            if let hex = ProcessInfo.processInfo.environment["CACHEKIT_BUS_SECRET"] {
-                guard let secret = Hex.decode(Array(hex.utf8)), secret.count >= 16 else { throw CLIError("CACHEKIT_BUS_SECRET must be at least 32 hex digits") }
+            if let hex = config.cacheKitString("bus.secret", secret: true) {
+                guard let secret = Hex.decode(Array(hex.utf8)), secret.count >= 16 else {
+                    throw CLIError("bus.secret (CACHEKIT_BUS_SECRET) must be at least 32 hex digits")
+                }
                 options.messageSecret = secret
             }
             configuration.invalidationBus = RedisInvalidationBus(client: redis, options: options)
         }
-        switch settings.semantic.lowercased() {
+        // Read (and checked) whether or not a semantic layer is configured: a malformed key is an error, never ignored.
+        let threshold = try read { () throws(CacheError) in try config.cacheKitDouble("semantic.threshold", default: 0.85, in: -1...1) }
+        switch semantic {
         case "none": break
         case "memory", "pgvector":
-            guard let directory = settings.model else {
+            guard config.cacheKitString("embedding.modelDirectory") != nil else {
                 throw CLIError("the semantic layer needs a model: --model DIR or CACHEKIT_MODEL_DIR (./scripts/fetch-model prints one)")
             }
             let embedder: LocalEmbeddingProvider
-            do { embedder = try LocalEmbeddingProvider(directory: directory) } catch { throw CLIError("cannot load the embedding model: \(error.message)") }
-            configuration.semantic = settings.semantic.lowercased() == "memory"
-                ? .memory(embedder: embedder, threshold: settings.threshold)
-                : .pgvector(client: try postgresClient(), embedder: embedder, threshold: settings.threshold)
+            do {
+                embedder = try LocalEmbeddingProvider(config: config.scoped(to: "embedding"))
+            } catch {
+                throw CLIError("cannot load the embedding model: \(error.message)")
+            }
+            var layer = semantic == "memory"
+                ? SemanticLayer.memory(embedder: embedder, threshold: Float(threshold))
+                : SemanticLayer.pgvector(client: try postgresClient(), embedder: embedder, threshold: Float(threshold))
+            layer.rerank = try read { () throws(CacheError) in try SemanticRerank(config: config.scoped(to: "semantic.rerank")) }
+            configuration.semantic = layer
         default:
-            throw CLIError("unknown semantic layer \"\(settings.semantic)\" (none, memory, pgvector)")
+            throw CLIError("unknown semantic layer \"\(semantic)\" (none, memory, pgvector)")
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw CLIError("configuration: \(error.message)")
         }
         return configuration
     }

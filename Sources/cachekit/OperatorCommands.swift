@@ -48,7 +48,7 @@ struct WarmCommand: AsyncParsableCommand {
                 throw CLIError("\(self.file) line \(number + 1): \(error.message)")
             }
         }
-        let configuration = try self.layers.configuration(logLevel: .error)
+        let configuration = try await self.layers.configuration(logLevel: .error)
         if !configuration.layers.contains(where: \.options.isShared) {
             FileHandle.standardError.write(Data("warning: no shared layer configured; what this command stores goes away with it\n".utf8))
         }
@@ -187,7 +187,7 @@ struct InvalidateCommand: AsyncParsableCommand {
                 }
             } catch let error as JSONParsingError { throw CLIError("\(path): \(error.description)") }
         }
-        let configuration = try self.layers.configuration(logLevel: .error)
+        let configuration = try await self.layers.configuration(logLevel: .error)
         try await LayerOptions.preflight(configuration)
         let cache = try MultiLayerCache(configuration: configuration)
         let invalidator = CacheInvalidator(cache: cache, rules: InvalidationRules(eventRules: eventRules))

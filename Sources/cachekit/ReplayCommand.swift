@@ -43,7 +43,7 @@ struct ReplayCommand: AsyncParsableCommand {
     func run() async throws {
         let items = try WorkloadItem.parse(try readInput(self.file), source: self.file)
         guard !items.isEmpty else { throw CLIError("\(self.file) has no requests") }
-        let configuration = try self.layers.configuration(logLevel: .error)
+        let configuration = try await self.layers.configuration(logLevel: .error)
         try await LayerOptions.preflight(configuration)
         let cache = try MultiLayerCache(configuration: configuration)
         let upstream: any CompletionProvider

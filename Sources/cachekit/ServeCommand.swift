@@ -83,7 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = level
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        var configuration = try self.layers.configuration(logLevel: level)
+        var configuration = try await self.layers.configuration(logLevel: level)
         configuration.logger = logger
         // Invalidations a layer missed survive a restart of the proxy (the outbox file beside the tenant secret).
         let stateDirectory = environment["CACHEKIT_STATE_DIR"] ?? ((environment["HOME"] ?? ".") + "/.local/state/cachekit")

@@ -130,6 +130,28 @@ struct CLITests {
         #expect(typo.status != 0 && typo.err.contains("unknown setting \"layer\""), "\(typo.err)")
     }
 
+    /// The tool reads the libraries' keys through swift-configuration, with their strict errors: nested keys in the
+    /// file, `CACHEKIT_` + the key in the environment, a malformed value named by its key.
+    @Test func theToolReadsTheLibrariesKeys() throws {
+        let workload = CLI.fixtures.appendingPathComponent("small-workload.jsonl").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cachekit-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(#"{"layers":"memory","cache":{"maximumInFlightCalls":"many"}}"#.utf8).write(to: file)
+        let malformed = try CLI.run(["replay", workload, "--config", file.path, "--upstream-latency-ms", "0"])
+        #expect(malformed.status != 0 && malformed.err.contains("maximumInFlightCalls"), "a malformed library key is named: \(malformed.err)")
+        let fromEnvironment = try CLI.run(
+            ["replay", workload, "--upstream-latency-ms", "0"], environment: ["CACHEKIT_CACHE_POLICY_DEFAULT_TTL_SECONDS": "-5"])
+        #expect(fromEnvironment.status != 0 && fromEnvironment.err.contains("defaultTtlSeconds"), "\(fromEnvironment.err)")
+        try Data(#"{"semantic":{"treshold":0.9}}"#.utf8).write(to: file)
+        let nestedTypo = try CLI.run(["replay", workload, "--config", file.path])
+        #expect(nestedTypo.status != 0 && nestedTypo.err.contains("unknown setting \"semantic.treshold\""), "\(nestedTypo.err)")
+        try Data(#"{"layers":"memory","cache":{"policy":{"defaultTtlSeconds":600}},"semantic":{"index":"none"}}"#.utf8).write(to: file)
+        let nested = try CLI.run(["replay", workload, "--config", file.path, "--upstream-latency-ms", "0", "--json"])
+        #expect(nested.status == 0, "nested library keys are read: \(nested.err)")
+        let threshold = try CLI.run(["replay", workload, "--upstream-latency-ms", "0"], environment: ["CACHEKIT_SEMANTIC_THRESHOLD": "2"])
+        #expect(threshold.status != 0 && threshold.err.contains("semantic.threshold"), "\(threshold.err)")
+    }
+
     @Test func keyPrintsTheSHA256OfTheCanonicalBytes() throws {
         let request = #"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"gpt-4o-mini","stream":true}"#
         let key = try CLI.run(["key", "-"], stdin: request)

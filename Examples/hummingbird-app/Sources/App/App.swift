@@ -47,9 +47,10 @@ struct App {
         var cacheConfiguration = try CacheConfiguration(config: config.scoped(to: "cache"))
         cacheConfiguration.layers = [.memory(try MemoryCacheBackend.Configuration(config: config.scoped(to: "memory")))]
         if config.string(forKey: "redis.url", isSecret: true) != nil {
-            let redis = try RedisClient.Configuration(config: config.scoped(to: "redis"))
-            cacheConfiguration.layers.append(.redis(redis))
-            logger.info("layers: memory + redis", metadata: ["redis": "\(redis)"])  // the description never prints the password
+            let redis = RedisClient(configuration: try .init(config: config.scoped(to: "redis")))
+            cacheConfiguration.layers.append(.redis(client: redis))
+            // The description never prints the password.
+            logger.info("layers: memory + redis", metadata: ["redis": "\(redis.configuration)"])
         } else {
             logger.info("layers: memory only (set REDIS_URL to add Redis)")
         }

@@ -64,20 +64,24 @@ func runExample() async throws {
     )
 
 
-    func makeInstance(_ name: String, redis: RedisClient.Configuration, postgres: PostgresClient.Configuration, embedder: any EmbeddingProvider, threshold: Float, rules: InvalidationRules) -> Instance {
+    /// One instance (one process in production): one client per server, shared by everything that talks to it; the
+    /// rules given once, in the configuration.
+    func makeInstance(_ name: String, redis: RedisClient.Configuration, postgres: PostgresClient.Configuration, embedder: any EmbeddingProvider, threshold: Float, rules: InvalidationRules) throws -> Instance {
+        let redisClient = RedisClient(configuration: redis)
+        let postgresClient = PostgresClient(configuration: postgres)
         var configuration = CacheConfiguration()
-        configuration.layers = [.memory(), .redis(redis)]
-        configuration.semantic = SemanticLayer(index: PGVectorSemanticIndex(configuration: postgres, dimension: embedder.dimension), embedder: embedder, threshold: threshold)
-        configuration.invalidationBus = RedisInvalidationBus(configuration: redis)
+        configuration.layers = [.memory(), .redis(client: redisClient)]
+        configuration.semantic = .pgvector(client: postgresClient, embedder: embedder, threshold: threshold)
+        configuration.invalidationBus = RedisInvalidationBus(client: redisClient)
         configuration.writeRules = rules
         configuration.logger.logLevel = .warning
         let cache = try MultiLayerCache(configuration: configuration)
-        return Instance(name: name, cache: cache, invalidator: CacheInvalidator(cache: cache, rules: rules))
+        return Instance(name: name, cache: cache, invalidator: try CacheInvalidator(cache: cache))
     }
 
 
-    let a = makeInstance("A", redis: redis, postgres: postgres, embedder: embedder, threshold: threshold, rules: rules)
-    let b = makeInstance("B", redis: redis, postgres: postgres, embedder: embedder, threshold: threshold, rules: rules)
+    let a = try makeInstance("A", redis: redis, postgres: postgres, embedder: embedder, threshold: threshold, rules: rules)
+    let b = try makeInstance("B", redis: redis, postgres: postgres, embedder: embedder, threshold: threshold, rules: rules)
     let upstream = CountingUpstream()
     var failures = 0
 
