@@ -12,7 +12,7 @@ import ServiceLifecycle
 ///
 /// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
 /// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
-public final class PGVectorSemanticIndex: SemanticIndex {
+public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
     /// The client the index talks through (shared with an exact layer, or its own).
     public let client: PostgresClient
@@ -22,8 +22,8 @@ public final class PGVectorSemanticIndex: SemanticIndex {
     /// Rows this instance inserted since the planner statistics were last refreshed, and the table's row estimate
     /// then (see `refreshStatisticsIfGrown()`).
     private let growth = LockedState((inserted: 0, rowsAtRefresh: 0))
-    private let clock: any CacheClock
-    let table: String
+    public let clock: any CacheClock
+    public let table: String
 
     /// An index on a shared client, in the table `<tablePrefix>_vectors_<dimension>`, created on first use.
     ///
@@ -74,10 +74,6 @@ public final class PGVectorSemanticIndex: SemanticIndex {
     /// Applies the schema migrations now (otherwise the first operation does).
     public func migrate() async throws { try await self.client.migrate(self.migrations) }
 
-    private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
-        try await self.migrate()
-        return try await self.client.execute(name, sql, parameters)
-    }
 
     /// pgvector's binary input format: int16 dimension, int16 unused, then float4 values, all big-endian.
     static func vectorParameter(_ vector: [Float]) -> PostgresParameter {
@@ -153,26 +149,9 @@ public final class PGVectorSemanticIndex: SemanticIndex {
         self.growth.withLock { $0.inserted += 1 }
     }
 
-    public func remove(_ key: CacheKey) async throws -> Bool {
-        try await self.migrate()
-        return try await self.client.remove(key: key, from: self.table) > 0
-    }
 
-    public func removeAll(taggedWith tag: String) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(taggedWith: tag, from: self.table)
-    }
 
-    public func removeAll(in scope: CacheScope) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(scope: scope, from: self.table)
-    }
 
-    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `CacheStore.removeAll(in:where:)`).
-    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(scope: scope, from: self.table, where: predicate)
-    }
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {
         let vector = try VectorValidation.normalized(vector, dimension: self.dimension, backend: self.name)
@@ -200,12 +179,6 @@ public final class PGVectorSemanticIndex: SemanticIndex {
         return rows.rows.compactMap { $0.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } }.joined(separator: "\n")
     }
 
-    /// Deletes expired rows now (from the table and so from the HNSW index); returns how many.
-    @discardableResult
-    public func purgeExpired() async throws -> Int {
-        try await self.migrate()
-        return try await self.client.purge(table: self.table, now: self.clock.now())
-    }
 
     /// Refreshes the planner's statistics of the table (`ANALYZE`) once this instance has inserted at least 1,000
     /// rows and a tenth of the table since the last refresh; returns whether it ran.
@@ -243,7 +216,6 @@ public final class PGVectorSemanticIndex: SemanticIndex {
         }
     }
 
-    public var poolCounters: ConnectionPoolCounters { self.client.poolCounters }
 }
 
 extension SemanticLayer {

@@ -9,14 +9,14 @@ import ServiceLifecycle
 /// `CacheEntryCodec` bytes. Every value is a bound parameter of a prepared statement. `run()` purges expired rows
 /// in batches. Cancellation: a cancelled caller returns at once; the running statement is cancelled with `PQcancel`
 /// and its connection is destroyed.
-public final class PostgresCacheBackend: CacheBackend {
+public final class PostgresCacheBackend: CacheBackend, PostgresTableStore {
     public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
     /// The client the backend talks through (shared with the semantic index, or its own).
     public let client: PostgresClient
     public var configuration: PostgresClient.Configuration { self.client.configuration }
     public var name: String { self.configuration.name }
-    private let clock: any CacheClock
-    private let table: String
+    public let clock: any CacheClock
+    public let table: String
 
     /// A backend on a shared client, in the table `<tablePrefix>_entries` (created on first use).
     public init(client: PostgresClient, clock: any CacheClock = SystemCacheClock()) {
@@ -50,10 +50,6 @@ public final class PostgresCacheBackend: CacheBackend {
     /// Applies the schema migrations now (otherwise the first operation does).
     public func migrate() async throws { try await self.client.migrate(self.migrations) }
 
-    private func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
-        try await self.migrate()
-        return try await self.client.execute(name, sql, parameters)
-    }
 
     public func get(_ key: CacheKey) async throws -> CacheEntry? {
         let rows = try await self.execute(
@@ -86,33 +82,10 @@ public final class PostgresCacheBackend: CacheBackend {
         )
     }
 
-    public func remove(_ key: CacheKey) async throws -> Bool {
-        try await self.migrate()
-        return try await self.client.remove(key: key, from: self.table) > 0
-    }
 
-    public func removeAll(taggedWith tag: String) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(taggedWith: tag, from: self.table)
-    }
 
-    public func removeAll(in scope: CacheScope) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(scope: scope, from: self.table)
-    }
 
-    /// Reads the scope's rows and deletes those `predicate` selects: O(n) (see `CacheStore.removeAll(in:where:)`).
-    public func removeAll(in scope: CacheScope, where predicate: @escaping @Sendable (CacheEntry) -> Bool) async throws -> Int {
-        try await self.migrate()
-        return try await self.client.remove(scope: scope, from: self.table, where: predicate)
-    }
 
-    /// Deletes expired rows now; returns how many.
-    @discardableResult
-    public func purgeExpired() async throws -> Int {
-        try await self.migrate()
-        return try await self.client.purge(table: self.table, now: self.clock.now())
-    }
 
     /// Runs the client (health checks, closing the pool at shutdown) and purges expired rows every `purgeInterval`,
     /// until graceful shutdown.
@@ -120,8 +93,6 @@ public final class PostgresCacheBackend: CacheBackend {
         try await self.client.maintain { try await self.purgeExpired() }
     }
 
-    /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: ConnectionPoolCounters { self.client.poolCounters }
 }
 
 extension CacheLayer {

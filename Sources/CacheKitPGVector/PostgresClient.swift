@@ -3,25 +3,21 @@ public import Logging
 public import Metrics
 public import ServiceLifecycle
 
-/// One PostgreSQL server's connections, shared by every layer and index that talks to it.
+/// A PostgreSQL server as CacheKit uses it: one per server, passed to the exact layer and the semantic index on it
+/// (`CacheLayer.postgres(client:)`, `SemanticLayer.pgvector(client:embedder:)`), the way fluent's `.postgres(client:)`
+/// takes one postgres-nio client. It costs nothing until used: libpq connections (at most `poolSize`) and their
+/// threads start with the first statements. It also migrates the tables on it: versioned, idempotent, once per table,
+/// under an advisory lock so instances starting together do not collide.
 ///
-/// Create one client per server and pass it to each user (`CacheLayer.postgres(client:)`,
-/// `SemanticLayer.pgvector(client:embedder:)`), as fluent's `.postgres(client:)` shares one postgres-nio
-/// `PostgresClient`. Creating a client is cheap: it opens no connection and starts no thread; connections (at most
-/// `poolSize`) open on first use, each with one blocking thread started when first needed. The client also runs the
-/// schema migrations of the tables on it: versioned, idempotent, once per table, under an advisory lock so instances
-/// starting together do not collide.
-///
-/// `run()` checks idle connections every `purgeInterval` and closes the pool at graceful shutdown. Run it in your
-/// service group, or let the cache do it: every layer or index built on the client runs it from its own `run()`,
-/// and only the first of those calls does the work (the others wait for shutdown).
+/// Its `run()`, which the cache's `run()` reaches through each table (or your service group calls), checks idle
+/// connections every `purgeInterval` and closes them at graceful shutdown, once however many tables call it.
 public final class PostgresClient: Service, Sendable {
     /// The server, pool, table and HNSW settings.
     public let configuration: Configuration
-    let pool: ConnectionPool<PostgresConnection>
+    let service: PooledClientService<PostgresConnection>
+    var pool: ConnectionPool<PostgresConnection> { self.service.pool }
     let logger: Logger
     private let migrated = LockedState<Set<String>>([])
-    private let running = LockedState(false)
 
     /// A named schema change: applied once, recorded in `<prefix>_migrations`.
     struct Migration: Sendable {
@@ -36,9 +32,10 @@ public final class PostgresClient: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
-            try PostgresConnection(configuration)
-        }
+        self.service = PooledClientService(
+            pool: ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
+                try PostgresConnection(configuration)
+            })
     }
 
     var prefix: String { self.configuration.tablePrefix }
@@ -124,25 +121,17 @@ public final class PostgresClient: Service, Sendable {
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: ConnectionPoolCounters { self.pool.counters }
+    public var poolCounters: ConnectionPoolCounters { self.service.counters }
 
     /// The pool's threads started so far (one per connection opened at once, plus one).
-    public var startedThreads: Int { self.pool.threads.startedThreads }
+    public var startedThreads: Int { self.service.startedThreads }
 
     /// Checks idle connections every `purgeInterval` until graceful shutdown or cancellation, then closes the pool.
     /// A second `run()` while one is running waits for shutdown and does nothing else.
     public func run() async throws {
-        guard self.running.withLock({ running in
-            defer { running = true }
-            return !running
-        }) else {
-            try? await gracefulShutdown()
-            return
+        await self.service.run(checkingEvery: self.configuration.purgeInterval) { connection in
+            try connection.simple("SELECT 1").rows.count == 1
         }
-        await runPeriodically(every: self.configuration.purgeInterval) {
-            await self.pool.healthCheck { connection in try connection.simple("SELECT 1").rows.count == 1 }
-        }
-        self.pool.shutdown()
     }
 
     /// The background work of a table's owner: the client's `run()`, and `purge` every `purgeInterval`, until

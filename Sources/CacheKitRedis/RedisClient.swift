@@ -3,22 +3,17 @@ public import Logging
 public import Metrics
 public import ServiceLifecycle
 
-/// One Redis server's connections, shared by every layer and bus that talks to it.
+/// One Redis server's connections, shared by every layer and bus that talks to it: make one per server and pass it to
+/// `CacheLayer.redis(client:)` and `RedisInvalidationBus(client:)`.
 ///
-/// Create one client per server and pass it to each user (`CacheLayer.redis(client:)`, `RedisInvalidationBus(client:)`),
-/// as fluent's `.postgres(client:)` shares one `PostgresClient`. Creating a client is cheap: it opens no connection
-/// and starts no thread. Connections (at most `poolSize`) open on first use, each with one blocking thread that
-/// starts when it is first needed.
-///
-/// `run()` checks idle connections every second and closes the pool at graceful shutdown. Run it in your service
-/// group, or let the cache do it: every backend or bus built on the client runs it from its own `run()`, and only the
-/// first of those calls does the work (the others wait for shutdown).
+/// Making it opens nothing; each of its hiredis connections (at most `poolSize`), and the thread it blocks on, starts
+/// with the first command that needs it. `run()` pings idle connections every second and closes them at graceful
+/// shutdown; the cache's `run()` calls it through the layer, and a second caller just waits.
 public final class RedisClient: Service, Sendable {
     /// The server, credentials, pool and key prefix.
     public let configuration: Configuration
-    let pool: ConnectionPool<RedisConnection>
+    let service: PooledClientService<RedisConnection>
     let logger: Logger
-    private let running = LockedState(false)
     private let commands: Counter
     private let errors: Counter
 
@@ -29,9 +24,10 @@ public final class RedisClient: Service, Sendable {
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.pool = ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
-            try RedisConnection(configuration)
-        }
+        self.service = PooledClientService(
+            pool: ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
+                try RedisConnection(configuration)
+            })
         let dimensions = [("backend", configuration.name)]
         self.commands = Counter(label: "cachekit_redis_commands_total", dimensions: dimensions, factory: metricsFactory)
         self.errors = Counter(label: "cachekit_redis_errors_total", dimensions: dimensions, factory: metricsFactory)
@@ -41,7 +37,7 @@ public final class RedisClient: Service, Sendable {
     func withConnection<T: Sendable>(_ body: @escaping @Sendable (RedisConnection) throws(CacheError) -> T) async throws -> T {
         self.commands.increment()
         do {
-            return try await self.pool.withConnection(body)
+            return try await self.service.pool.withConnection(body)
         } catch {
             if !(error is CancellationError) { self.errors.increment() }
             throw error
@@ -49,24 +45,16 @@ public final class RedisClient: Service, Sendable {
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
-    public var poolCounters: ConnectionPoolCounters { self.pool.counters }
+    public var poolCounters: ConnectionPoolCounters { self.service.counters }
 
     /// The pool's threads started so far (one per connection opened at once, plus one).
-    public var startedThreads: Int { self.pool.threads.startedThreads }
+    public var startedThreads: Int { self.service.startedThreads }
 
     /// Checks idle connections every second until graceful shutdown or cancellation, then closes the pool. A second
     /// `run()` while one is running waits for shutdown and does nothing else.
     public func run() async throws {
-        guard self.running.withLock({ running in
-            defer { running = true }
-            return !running
-        }) else {
-            try? await gracefulShutdown()
-            return
+        await self.service.run(checkingEvery: .seconds(1)) { connection in
+            try connection.execute([Array("PING".utf8)]) == .status("PONG")
         }
-        await runPeriodically(every: .seconds(1)) {
-            await self.pool.healthCheck { connection in try connection.execute([Array("PING".utf8)]) == .status("PONG") }
-        }
-        self.pool.shutdown()
     }
 }

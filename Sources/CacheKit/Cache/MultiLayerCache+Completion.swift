@@ -92,16 +92,24 @@ extension MultiLayerCache {
         }
     }
 
-    /// Starts one background refresh of a stale entry, unless one is running for the key or too many are.
-    func scheduleRefresh(_ request: ChatRequest, lookup: CacheLookup, upstream: some CompletionProvider) {
+    /// Takes one of the `maximumBackgroundRefreshes` slots that background work (refreshes, re-embedding) shares;
+    /// `false` when all are taken. Give it back with `releaseBackgroundSlot()`.
+    func takeBackgroundSlot() -> Bool {
         let limit = self.configuration.maximumBackgroundRefreshes
-        guard self.refreshes.withLock({ count in
+        return self.refreshes.withLock { count in
             guard count < limit else { return false }
             count += 1
             return true
-        }) else { return }
+        }
+    }
+
+    func releaseBackgroundSlot() { self.refreshes.withLock { $0 -= 1 } }
+
+    /// Starts one background refresh of a stale entry, unless one is running for the key or too many are.
+    func scheduleRefresh(_ request: ChatRequest, lookup: CacheLookup, upstream: some CompletionProvider) {
+        guard self.takeBackgroundSlot() else { return }
         let started = self.flights.startIfIdle(lookup.key) {
-            defer { self.refreshes.withLock { $0 -= 1 } }
+            defer { self.releaseBackgroundSlot() }
             let response = try await self.callUpstream(request, upstream: upstream)
             try await self.store(response, for: lookup)
             return FlightResult(response: response, cached: nil)
@@ -109,7 +117,7 @@ extension MultiLayerCache {
         if started {
             self.recorder.refreshStarted()
         } else {
-            self.refreshes.withLock { $0 -= 1 }
+            self.releaseBackgroundSlot()
         }
     }
 

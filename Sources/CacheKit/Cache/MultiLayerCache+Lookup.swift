@@ -247,15 +247,9 @@ extension MultiLayerCache {
     /// Indexes `match`'s entry under the current model, in the background: its stored question is embedded by the
     /// new model and inserted into `partition`. Bounded like background refreshes; skipped when too many run.
     private func reembed(_ match: SemanticMatch, into partition: SemanticPartition, layer: SemanticLayer) {
-        guard let text = match.entry.queryText else { return }
-        let limit = self.configuration.maximumBackgroundRefreshes
-        guard self.refreshes.withLock({ count in
-            guard count < limit else { return false }
-            count += 1
-            return true
-        }) else { return }
+        guard let text = match.entry.queryText, self.takeBackgroundSlot() else { return }
         Task {
-            defer { self.refreshes.withLock { $0 -= 1 } }
+            defer { self.releaseBackgroundSlot() }
             do {
                 let vector = try await withDeadline(layer.timeout, backend: layer.index.name) { try await layer.embedder.embed(text) }
                 var entry = match.entry
