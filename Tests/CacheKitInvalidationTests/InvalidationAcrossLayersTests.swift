@@ -86,10 +86,13 @@ struct InvalidationAcrossLayersTests {
     /// The keys of a request in every layer of one instance: (L1, L2, L3, semantic record).
     func presence(_ text: String, in instance: Deployment.Instance) async throws -> [Bool] {
         let key = RequestKeyer().key(for: self.request(text), in: instance.cache.configuration.defaultScope)
+        let embedder = HashingEmbeddingProvider(dimension: 256)
         let semantic = try await instance.index.search(
             SemanticQuery(
-                vector: try await HashingEmbeddingProvider(dimension: 256).embed(text),
-                partition: RequestKeyer().semanticQuery(for: self.request(text), in: instance.cache.configuration.defaultScope)!.partition,
+                vector: try await embedder.embed(text),
+                // The cache keeps each embedding model's vectors in a partition of their own.
+                partition: RequestKeyer().semanticQuery(for: self.request(text), in: instance.cache.configuration.defaultScope)!.partition
+                    .embedded(by: embedder.model),
                 minimumSimilarity: 0.99, limit: 1
             )
         )
