@@ -47,15 +47,25 @@ struct LayerOptions: ParsableArguments {
     @Option(help: "The PostgreSQL connection string. Key: postgres.url (CACHEKIT_POSTGRES_URL).")
     var postgresURL: String?
 
-    /// The keys a configuration file may hold at its top level, and under `semantic` and `embedding`.
+    /// The keys a configuration file may hold at its top level, and under `semantic`, `embedding` and `proxy`.
     static let fileKeys: [String: Set<String>?] = [
         "layers": nil, "semantic": ["index", "threshold", "rerank"], "embedding": ["modelDirectory", "threads", "products"],
-        "redis": nil, "postgres": nil, "cache": nil, "bus": nil,
+        "redis": nil, "postgres": nil, "cache": nil, "bus": nil, "openai": nil, "proxy": ServeCommand.proxyKeys,
     ]
 
-    /// Flags first, then the environment (canonical names, then the earlier names), then the file.
-    func reader(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ConfigReader {
-        var flags: [AbsoluteConfigKey: ConfigValue] = [:]
+    /// Environment variables of earlier releases (and the OpenAI SDKs' own), read after the canonical `CACHEKIT_` names.
+    static let earlierNames: [(variable: String, key: AbsoluteConfigKey, secret: Bool)] = [
+        ("CACHEKIT_SEMANTIC", ["semantic", "index"], false), ("CACHEKIT_MODEL_DIR", ["embedding", "modelDirectory"], false),
+        ("CACHEKIT_ADMIN_TOKEN", ["proxy", "adminToken"], true), ("CACHEKIT_TENANT_SECRET", ["proxy", "tenantSecret"], true),
+        ("OPENAI_BASE_URL", ["openai", "baseURL"], false), ("OPENAI_API_KEY", ["openai", "apiKey"], true),
+    ]
+
+    /// Flags first (these and a command's own, `commandFlags`), then the environment (canonical names, then the
+    /// earlier names), then the file.
+    func reader(
+        commandFlags: [AbsoluteConfigKey: ConfigValue] = [:], environment: [String: String] = ProcessInfo.processInfo.environment
+    ) async throws -> ConfigReader {
+        var flags = commandFlags
         func set(_ key: String, _ value: ConfigContent?, secret: Bool = false) {
             if let value { flags[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(value, isSecret: secret) }
         }
@@ -66,9 +76,8 @@ struct LayerOptions: ParsableArguments {
         set("redis.url", self.redisURL.map { .string($0) }, secret: true)
         set("postgres.url", self.postgresURL.map { .string($0) }, secret: true)
         var earlier: [AbsoluteConfigKey: ConfigValue] = [:]
-        if let value = environment["CACHEKIT_SEMANTIC"], !value.isEmpty { earlier[["semantic", "index"]] = ConfigValue(.string(value), isSecret: false) }
-        if let value = environment["CACHEKIT_MODEL_DIR"], !value.isEmpty {
-            earlier[["embedding", "modelDirectory"]] = ConfigValue(.string(value), isSecret: false)
+        for (variable, key, secret) in Self.earlierNames {
+            if let value = environment[variable], !value.isEmpty { earlier[key] = ConfigValue(.string(value), isSecret: secret) }
         }
         if let value = environment["CACHEKIT_THRESHOLD"], !value.isEmpty {
             guard let number = Double(value) else { throw CLIError("CACHEKIT_THRESHOLD must be a number, not \"\(value)\"") }
@@ -116,11 +125,16 @@ struct LayerOptions: ParsableArguments {
     }
 
     func configuration(logLevel: Logger.Level = .warning) async throws -> CacheConfiguration {
-        let config = try await self.reader()
-        func read<T>(_ what: () throws(CacheError) -> T) throws -> T {
-            do { return try what() } catch { throw CLIError("configuration: \(error.message)") }
-        }
-        var configuration = try read { () throws(CacheError) in try CacheConfiguration(config: config.scoped(to: "cache")) }
+        try await self.configuration(from: try await self.reader(), logLevel: logLevel)
+    }
+
+    /// Runs `read`, turning a `CacheError` (a key that is present but malformed) into the tool's error.
+    static func read<T>(_ what: () throws(CacheError) -> T) throws -> T {
+        do { return try what() } catch { throw CLIError("configuration: \(error.message)") }
+    }
+
+    func configuration(from config: ConfigReader, logLevel: Logger.Level) async throws -> CacheConfiguration {
+        var configuration = try Self.read { () throws(CacheError) in try CacheConfiguration(config: config.scoped(to: "cache")) }
         configuration.logger.logLevel = logLevel
         // One client per server, shared by the layers, the index and the bus that talk to it.
         var redis: RedisClient?
@@ -131,7 +145,7 @@ struct LayerOptions: ParsableArguments {
             else {
                 throw CLIError("the redis layer needs --redis-url or CACHEKIT_REDIS_URL")
             }
-            let client = RedisClient(configuration: try read { () throws(CacheError) in try .init(config: config.scoped(to: "redis")) })
+            let client = RedisClient(configuration: try Self.read { () throws(CacheError) in try .init(config: config.scoped(to: "redis")) })
             redis = client
             return client
         }
@@ -141,7 +155,7 @@ struct LayerOptions: ParsableArguments {
             guard config.cacheKitString("postgres.url", secret: true) != nil else {
                 throw CLIError("the postgres and pgvector layers need --postgres-url or CACHEKIT_POSTGRES_URL")
             }
-            let client = PostgresClient(configuration: try read { () throws(CacheError) in try .init(config: config.scoped(to: "postgres")) })
+            let client = PostgresClient(configuration: try Self.read { () throws(CacheError) in try .init(config: config.scoped(to: "postgres")) })
             postgres = client
             return client
         }
@@ -169,7 +183,7 @@ struct LayerOptions: ParsableArguments {
             configuration.invalidationBus = RedisInvalidationBus(client: redis, options: options)
         }
         // Read (and checked) whether or not a semantic layer is configured: a malformed key is an error, never ignored.
-        let threshold = try read { () throws(CacheError) in try config.cacheKitDouble("semantic.threshold", default: 0.85, in: -1...1) }
+        let threshold = try Self.read { () throws(CacheError) in try config.cacheKitDouble("semantic.threshold", default: 0.85, in: -1...1) }
         switch semantic {
         case "none": break
         case "memory", "pgvector":
@@ -185,7 +199,7 @@ struct LayerOptions: ParsableArguments {
             var layer = semantic == "memory"
                 ? SemanticLayer.memory(embedder: embedder, threshold: Float(threshold))
                 : SemanticLayer.pgvector(client: try postgresClient(), embedder: embedder, threshold: Float(threshold))
-            layer.rerank = try read { () throws(CacheError) in try SemanticRerank(config: config.scoped(to: "semantic.rerank")) }
+            layer.rerank = try Self.read { () throws(CacheError) in try SemanticRerank(config: config.scoped(to: "semantic.rerank")) }
             configuration.semantic = layer
         default:
             throw CLIError("unknown semantic layer \"\(semantic)\" (none, memory, pgvector)")

@@ -2,6 +2,7 @@ import ArgumentParser
 import CacheKit
 import CacheKitOpenAI
 import CacheKitServer
+import Configuration
 import Foundation
 import Hummingbird
 import Logging
@@ -37,81 +38,142 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var layers: LayerOptions
 
-    @Option(help: "The upstream OpenAI-compatible base URL (default: OPENAI_BASE_URL or https://api.openai.com/v1).")
+    @Option(help: "The upstream OpenAI-compatible base URL (default https://api.openai.com/v1). Key: openai.baseURL (OPENAI_BASE_URL).")
     var upstream: String?
 
-    @Option(help: "The address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "The address to listen on (default 127.0.0.1). Key: proxy.host.")
+    var host: String?
 
-    @Option(help: "The port to listen on.")
-    var port = 8080
+    @Option(help: "The port to listen on (default 8080). Key: proxy.port.")
+    var port: Int?
 
-    @Option(help: "The admin bearer token (default: CACHEKIT_ADMIN_TOKEN; none disables /admin).")
+    @Option(help: "The admin bearer token (none disables /admin). Key: proxy.adminToken (CACHEKIT_ADMIN_TOKEN).")
     var adminToken: String?
 
-    @Option(help: "The largest accepted request body, in bytes.")
-    var maxBodyBytes = 4 << 20
+    @Option(help: "The largest accepted request body, in bytes (default 4 MiB). Key: proxy.maximumBodyBytes.")
+    var maxBodyBytes: Int?
 
-    @Option(help: "How callers are authenticated: passthrough (their key goes upstream; default) or keys (--keys-file).")
-    var auth = "passthrough"
+    @Option(help: "How callers are authenticated: passthrough (their key goes upstream; default) or keys (--keys-file). Key: proxy.auth.")
+    var auth: String?
 
-    @Option(help: "passthrough: the file holding the tenant secret (hex), created if missing (default: CACHEKIT_STATE_DIR or ~/.local/state/cachekit, tenant-secret).")
+    @Option(help: "passthrough: the file holding the tenant secret (hex), created if missing (default: CACHEKIT_STATE_DIR or ~/.local/state/cachekit, tenant-secret). Key: proxy.tenantSecretFile; the secret itself: proxy.tenantSecret (CACHEKIT_TENANT_SECRET).")
     var tenantSecretFile: String?
 
-    @Option(help: "keys: the keys file (JSON; see `cachekit keys create --help`).")
+    @Option(help: "keys: the keys file (JSON; see `cachekit keys create --help`). Key: proxy.keysFile.")
     var keysFile: String?
 
-    @Flag(help: "Serve requests without an API key, in the tenant \"anonymous\", with OPENAI_API_KEY upstream.")
+    @Flag(help: "Serve requests without an API key, in the tenant \"anonymous\", with OPENAI_API_KEY upstream. Key: proxy.allowAnonymous.")
     var allowAnonymous = false
 
-    @Option(help: "The file that keeps invalidations a layer missed across restarts (default: invalidation-outbox.json beside the tenant secret).")
+    @Option(help: "The file that keeps invalidations a layer missed across restarts (default: invalidation-outbox.json beside the tenant secret). Key: proxy.outboxFile.")
     var outboxFile: String?
 
-    @Option(help: "Idle connection timeout in seconds (also the time allowed to send a request head).")
-    var idleTimeout = 60
+    @Option(help: "Idle connection timeout in seconds, also the time allowed to send a request head (default 60). Key: proxy.idleTimeoutSeconds.")
+    var idleTimeout: Int?
 
-    @Option(help: "Time allowed to send a request body, in seconds.")
-    var bodyTimeout = 30
+    @Option(help: "Time allowed to send a request body, in seconds (default 30). Key: proxy.bodyTimeoutSeconds.")
+    var bodyTimeout: Int?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info). Key: proxy.logLevel.")
+    var logLevel: String?
+
+    /// The keys of the proxy's own settings (under `proxy`), read like the layers' through swift-configuration.
+    static let proxyKeys: Set<String> = [
+        "host", "port", "adminToken", "maximumBodyBytes", "auth", "tenantSecretFile", "tenantSecret", "keysFile", "allowAnonymous",
+        "outboxFile", "idleTimeoutSeconds", "bodyTimeoutSeconds", "logLevel",
+    ]
+
+    /// The proxy's settings after flags, environment and file.
+    struct Settings {
+        var host: String
+        var port: Int
+        var adminToken: String?
+        var maximumBodyBytes: Int
+        var auth: String
+        var tenantSecretFile: String?
+        var tenantSecret: String?
+        var keysFile: String?
+        var allowAnonymous: Bool
+        var outboxFile: String?
+        var idleTimeout: Int
+        var bodyTimeout: Int
+        var logLevel: Logger.Level
+        var upstream: OpenAIClient.Configuration
+    }
+
+    /// This command's flags as configuration keys, for `LayerOptions.reader(commandFlags:)`.
+    var flagValues: [AbsoluteConfigKey: ConfigValue] {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        func set(_ key: String, _ value: ConfigContent?, secret: Bool = false) {
+            if let value { values[AbsoluteConfigKey(key.split(separator: ".").map(String.init))] = ConfigValue(value, isSecret: secret) }
+        }
+        set("openai.baseURL", self.upstream.map { .string($0) })
+        set("proxy.host", self.host.map { .string($0) })
+        set("proxy.port", self.port.map { .int($0) })
+        set("proxy.adminToken", self.adminToken.map { .string($0) }, secret: true)
+        set("proxy.maximumBodyBytes", self.maxBodyBytes.map { .int($0) })
+        set("proxy.auth", self.auth.map { .string($0) })
+        set("proxy.tenantSecretFile", self.tenantSecretFile.map { .string($0) })
+        set("proxy.keysFile", self.keysFile.map { .string($0) })
+        set("proxy.allowAnonymous", self.allowAnonymous ? .bool(true) : nil)
+        set("proxy.outboxFile", self.outboxFile.map { .string($0) })
+        set("proxy.idleTimeoutSeconds", self.idleTimeout.map { .int($0) })
+        set("proxy.bodyTimeoutSeconds", self.bodyTimeout.map { .int($0) })
+        set("proxy.logLevel", self.logLevel.map { .string($0) })
+        return values
+    }
+
+    static func settings(_ config: ConfigReader) throws -> Settings {
+        let proxy = config.scoped(to: "proxy")
+        let level = proxy.cacheKitString("logLevel") ?? "info"
+        guard let logLevel = Logger.Level(rawValue: level) else { throw CLIError("configuration: proxy.logLevel: unknown log level \(level)") }
+        let upstream = try LayerOptions.read { () throws(CacheError) in try OpenAIClient.Configuration(config: config.scoped(to: "openai")) }
+        return Settings(
+            host: proxy.cacheKitString("host") ?? "127.0.0.1",
+            port: try LayerOptions.read { () throws(CacheError) in try proxy.cacheKitInt("port", default: 8080, in: 1...65535) },
+            adminToken: proxy.cacheKitString("adminToken", secret: true),
+            maximumBodyBytes: try LayerOptions.read { () throws(CacheError) in try proxy.cacheKitInt("maximumBodyBytes", default: 4 << 20, in: 1...(1 << 30)) },
+            auth: proxy.cacheKitString("auth") ?? "passthrough",
+            tenantSecretFile: proxy.cacheKitString("tenantSecretFile"),
+            tenantSecret: proxy.cacheKitString("tenantSecret", secret: true),
+            keysFile: proxy.cacheKitString("keysFile"),
+            allowAnonymous: try LayerOptions.read { () throws(CacheError) in try proxy.cacheKitBool("allowAnonymous", default: false) },
+            outboxFile: proxy.cacheKitString("outboxFile"),
+            idleTimeout: try LayerOptions.read { () throws(CacheError) in try proxy.cacheKitInt("idleTimeoutSeconds", default: 60, in: 1...86_400) },
+            bodyTimeout: try LayerOptions.read { () throws(CacheError) in try proxy.cacheKitInt("bodyTimeoutSeconds", default: 30, in: 1...86_400) },
+            logLevel: logLevel,
+            upstream: upstream
+        )
+    }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let level = Logger.Level(rawValue: self.logLevel) else { throw CLIError("unknown log level \(self.logLevel)") }
+        let config = try await self.layers.reader(commandFlags: self.flagValues)
+        let settings = try Self.settings(config)
         var logger = Logger(label: "cachekit.serve")
-        logger.logLevel = level
+        logger.logLevel = settings.logLevel
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        var configuration = try await self.layers.configuration(logLevel: level)
+        var configuration = try await self.layers.configuration(from: config, logLevel: settings.logLevel)
         configuration.logger = logger
         // Invalidations a layer missed survive a restart of the proxy (the outbox file beside the tenant secret).
         let stateDirectory = environment["CACHEKIT_STATE_DIR"] ?? ((environment["HOME"] ?? ".") + "/.local/state/cachekit")
         try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        configuration.invalidationOutboxPath = self.outboxFile ?? stateDirectory + "/invalidation-outbox.json"
+        configuration.invalidationOutboxPath = settings.outboxFile ?? stateDirectory + "/invalidation-outbox.json"
         try await LayerOptions.preflight(configuration)
         let cache = try MultiLayerCache(configuration: configuration)
-        var upstreamConfiguration = OpenAIClient.Configuration.fromEnvironment(environment)
-        if let upstream = self.upstream {
-            guard let url = URL(string: upstream), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-                throw CLIError("--upstream must be an http(s) URL, not \"\(upstream)\"")
-            }
-            upstreamConfiguration.baseURL = upstream
-        }
-        guard self.idleTimeout > 0, self.bodyTimeout > 0 else { throw CLIError("--idle-timeout and --body-timeout must be positive") }
-        let authentication = try self.authentication(environment)
+        let authentication = try Self.authentication(settings, environment)
         let proxy = CacheProxy(
-            cache: cache, upstream: OpenAIClient(configuration: upstreamConfiguration),
+            cache: cache, upstream: OpenAIClient(configuration: settings.upstream),
             configuration: ProxyConfiguration(
-                authentication: authentication, maximumBodyBytes: self.maxBodyBytes,
-                adminToken: self.adminToken ?? environment["CACHEKIT_ADMIN_TOKEN"],
-                bodyReadTimeout: .seconds(self.bodyTimeout), idleTimeout: .seconds(self.idleTimeout)),
+                authentication: authentication, maximumBodyBytes: settings.maximumBodyBytes, adminToken: settings.adminToken,
+                bodyReadTimeout: .seconds(settings.bodyTimeout), idleTimeout: .seconds(settings.idleTimeout)),
             registry: registry, logger: logger
         )
-        let app = proxy.application(host: self.host, port: self.port)
+        let app = proxy.application(host: settings.host, port: settings.port)
         logger.notice("cachekit serve", metadata: [
-            "listen": "\(self.host):\(self.port)", "upstream": "\(Self.redactingUserInfo(upstreamConfiguration.baseURL))",
-            "auth": "\(self.auth)\(self.allowAnonymous ? " + anonymous" : "")",
+            "listen": "\(settings.host):\(settings.port)", "upstream": "\(Self.redactingUserInfo(settings.upstream.baseURL))",
+            "auth": "\(settings.auth)\(settings.allowAnonymous ? " + anonymous" : "")",
             "layers": "\(configuration.layers.map(\.name).joined(separator: ","))", "semantic": "\(configuration.semantic?.index.name ?? "none")",
         ])
         let group = ServiceGroup(
@@ -120,25 +182,27 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    func authentication(_ environment: [String: String]) throws -> ProxyAuthentication {
-        switch self.auth {
+    static func authentication(_ settings: Settings, _ environment: [String: String]) throws -> ProxyAuthentication {
+        switch settings.auth {
         case "passthrough":
-            guard self.keysFile == nil else { throw CLIError("--keys-file goes with --auth keys") }
-            return try ProxyAuthentication.passthrough(tenantSecret: try Self.tenantSecret(file: self.tenantSecretFile, environment), allowsAnonymous: self.allowAnonymous)
+            guard settings.keysFile == nil else { throw CLIError("--keys-file (proxy.keysFile) goes with --auth keys") }
+            let secret = try Self.tenantSecret(file: settings.tenantSecretFile, hex: settings.tenantSecret, environment)
+            return try ProxyAuthentication.passthrough(tenantSecret: secret, allowsAnonymous: settings.allowAnonymous)
         case "keys":
-            guard let file = self.keysFile else { throw CLIError("--auth keys needs --keys-file") }
-            return ProxyAuthentication.keys(try VirtualKeys(contentsOf: file), allowsAnonymous: self.allowAnonymous)
+            guard let file = settings.keysFile else { throw CLIError("--auth keys needs --keys-file (proxy.keysFile)") }
+            return ProxyAuthentication.keys(try VirtualKeys(contentsOf: file), allowsAnonymous: settings.allowAnonymous)
         default:
-            throw CLIError("--auth must be passthrough or keys, not \"\(self.auth)\"")
+            throw CLIError("--auth must be passthrough or keys (proxy.auth), not \"\(settings.auth)\"")
         }
     }
 
-    /// The passthrough tenant secret: CACHEKIT_TENANT_SECRET (hex), else the file (hex), created with 32 random
-    /// bytes and mode 0600 when it does not exist. Errors never print the secret.
-    static func tenantSecret(file: String?, _ environment: [String: String]) throws -> [UInt8] {
-        if let hex = environment["CACHEKIT_TENANT_SECRET"] {
+    /// The passthrough tenant secret: `proxy.tenantSecret` (hex; CACHEKIT_PROXY_TENANT_SECRET or
+    /// CACHEKIT_TENANT_SECRET), else the file (hex), created with 32 random bytes and mode 0600 when it does not
+    /// exist. Errors never print the secret.
+    static func tenantSecret(file: String?, hex: String?, _ environment: [String: String]) throws -> [UInt8] {
+        if let hex {
             guard let bytes = Hex.decode(Array(hex.trimmingCharacters(in: .whitespacesAndNewlines).utf8)), bytes.count >= 16 else {
-                throw CLIError("CACHEKIT_TENANT_SECRET must be at least 32 hex digits")
+                throw CLIError("proxy.tenantSecret (CACHEKIT_TENANT_SECRET) must be at least 32 hex digits")
             }
             return bytes
         }

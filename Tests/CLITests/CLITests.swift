@@ -152,6 +152,27 @@ struct CLITests {
         #expect(threshold.status != 0 && threshold.err.contains("semantic.threshold"), "\(threshold.err)")
     }
 
+    /// `serve` reads its own settings (`proxy.*`, `openai.*`) the same way: flag, `CACHEKIT_` environment, file, with
+    /// the earlier variable names still honoured and malformed values named by their key.
+    @Test func serveReadsItsSettingsThroughTheSameReader() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cachekit-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let badPort = try CLI.run(["serve"], environment: ["CACHEKIT_PROXY_PORT": "99999"])
+        #expect(badPort.status != 0 && badPort.err.contains("port"), "\(badPort.err)")
+        try Data(#"{"proxy":{"prot":8080}}"#.utf8).write(to: file)
+        let typo = try CLI.run(["serve", "--config", file.path])
+        #expect(typo.status != 0 && typo.err.contains("unknown setting \"proxy.prot\""), "\(typo.err)")
+        try Data(#"{"proxy":{"auth":"keys"}}"#.utf8).write(to: file)
+        let keysWithoutFile = try CLI.run(["serve", "--config", file.path])
+        #expect(keysWithoutFile.status != 0 && keysWithoutFile.err.contains("needs --keys-file"), "the file's proxy.auth is read: \(keysWithoutFile.err)")
+        let flagWins = try CLI.run(["serve", "--config", file.path, "--auth", "bogus"])
+        #expect(flagWins.status != 0 && flagWins.err.contains("\"bogus\""), "the flag overrides the file: \(flagWins.err)")
+        let badUpstream = try CLI.run(["serve", "--upstream", "ftp://example.com"])
+        #expect(badUpstream.status != 0 && badUpstream.err.contains("baseURL"), "\(badUpstream.err)")
+        let shortSecret = try CLI.run(["serve"], environment: ["CACHEKIT_TENANT_SECRET": "abcd"])
+        #expect(shortSecret.status != 0 && shortSecret.err.contains("at least 32 hex digits") && !shortSecret.err.contains("abcd"), "\(shortSecret.err)")
+    }
+
     @Test func keyPrintsTheSHA256OfTheCanonicalBytes() throws {
         let request = #"{"messages":[{"content":"hi","role":"user"}],"temperature":0,"model":"gpt-4o-mini","stream":true}"#
         let key = try CLI.run(["key", "-"], stdin: request)
