@@ -1,5 +1,6 @@
 public import CacheKit
 public import Logging
+import Metrics
 import ServiceLifecycle
 
 /// The shared semantic layer in PostgreSQL with pgvector.
@@ -12,6 +13,9 @@ import ServiceLifecycle
 ///
 /// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
 /// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
+///
+/// Each scope keeps at most `maximumRecordsPerScope` records (default 100,000): past it the oldest-inserted go first,
+/// counted in `evictedRecords` (a table column `inserted_at`, indexed with the scope).
 public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     public var capabilities: CacheCapabilities { [.contentRemoval, .backgroundWork] }
     /// The client the index talks through (shared with an exact layer, or its own).
@@ -22,6 +26,8 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     /// Rows this instance inserted since the planner statistics were last refreshed, and the table's row estimate
     /// then (see `refreshStatisticsIfGrown()`).
     private let growth = LockedState((inserted: 0, rowsAtRefresh: 0))
+    /// Inserts per scope since its cap was last checked, and records evicted by the cap since start.
+    private let capping = LockedState((sinceCheck: [Digest256: Int](), evicted: 0))
     public let clock: any CacheClock
     public let table: String
 
@@ -67,7 +73,12 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
                 "CREATE INDEX IF NOT EXISTS \(t)_partition ON \(t) (scope_id, partition)",
                 "CREATE INDEX IF NOT EXISTS \(t)_tags ON \(t) USING gin (tags)",
                 "CREATE INDEX IF NOT EXISTS \(t)_stale ON \(t) (stale_until)",
-            ])
+            ]),
+            // The per-scope cap drops the oldest-inserted records first.
+            .init(name: "\(t)_v2_inserted_at", statements: [
+                "ALTER TABLE \(t) ADD COLUMN IF NOT EXISTS inserted_at bigint NOT NULL DEFAULT 0",
+                "CREATE INDEX IF NOT EXISTS \(t)_scope_age ON \(t) (scope_id, inserted_at)",
+            ]),
         ]
     }
 
@@ -134,19 +145,50 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         _ = try await self.execute(
             "ck_insert_\(self.table)",
             """
-            INSERT INTO \(self.table) (key, scope_id, partition, embedding, payload, stale_until, tags)
-            VALUES ($1, $2, $3, $4::vector, $5, $6::bigint, ARRAY(SELECT jsonb_array_elements_text($7::jsonb)))
+            INSERT INTO \(self.table) (key, scope_id, partition, embedding, payload, stale_until, tags, inserted_at)
+            VALUES ($1, $2, $3, $4::vector, $5, $6::bigint, ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::bigint)
             ON CONFLICT (key) DO UPDATE SET scope_id = EXCLUDED.scope_id, partition = EXCLUDED.partition,
-              embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, stale_until = EXCLUDED.stale_until, tags = EXCLUDED.tags
+              embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, stale_until = EXCLUDED.stale_until, tags = EXCLUDED.tags,
+              inserted_at = EXCLUDED.inserted_at
             """,
             [
                 PostgresClient.digest(record.key.digest), PostgresClient.digest(record.partition.scopeID),
                 PostgresClient.digest(record.partition.digest), Self.vectorParameter(vector),
                 .binary(CacheEntryCodec.encode(record.entry)), .text(String(record.entry.staleUntil.millisecondsSinceEpoch)),
-                PostgresClient.tagsParameter(record.entry.tags),
+                PostgresClient.tagsParameter(record.entry.tags), .text(String(self.clock.now().millisecondsSinceEpoch)),
             ]
         )
         self.growth.withLock { $0.inserted += 1 }
+        try await self.capIfDue(record.partition.scopeID)
+    }
+
+    /// Records deleted by the per-scope cap since this index was made.
+    public var evictedRecords: Int { self.capping.withLock { $0.evicted } }
+
+    /// Every hundredth of the cap's inserts into a scope, deletes the scope's records past the newest
+    /// `maximumRecordsPerScope` (one statement over the `(scope_id, inserted_at)` index).
+    private func capIfDue(_ scope: Digest256) async throws {
+        guard let cap = self.configuration.maximumRecordsPerScope, cap > 0 else { return }
+        let due = self.capping.withLock { state -> Bool in
+            state.sinceCheck[scope, default: 0] += 1
+            guard state.sinceCheck[scope, default: 0] >= max(1, cap / 100) else { return false }
+            state.sinceCheck[scope] = nil
+            return true
+        }
+        guard due else { return }
+        let removed = try await self.execute(
+            "ck_cap_\(self.table)",
+            """
+            DELETE FROM \(self.table) WHERE key IN (
+              SELECT key FROM \(self.table) WHERE scope_id = $1 ORDER BY inserted_at DESC, key OFFSET $2::bigint)
+            """,
+            [PostgresClient.digest(scope), .text(String(cap))]
+        ).affected
+        guard removed > 0 else { return }
+        self.capping.withLock { $0.evicted += removed }
+        Counter(label: "cachekit_pgvector_evicted_total", dimensions: [("backend", self.configuration.name)], factory: self.client.metricsFactory)
+            .increment(by: removed)
+        self.client.logger.debug("per-scope cap applied", metadata: ["table": "\(self.table)", "evicted": "\(removed)"])
     }
 
 

@@ -19,6 +19,7 @@ extension PostgresClient.Configuration {
     /// - `reconnectBackoffInitialSeconds` (double > 0, default `0.025`),
     ///   `reconnectBackoffMaximumSeconds` (double > 0, default `0.5`)
     /// - `name` (string, default `postgres`)
+    /// - `maximumRecordsPerScope` (int, 0 ... 1,000,000,000, default `100000`; `0`: no cap)
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when `url` is missing or a value is malformed or
     ///   out of range; a connection string libpq cannot parse is described by libpq, without the password.
@@ -45,6 +46,8 @@ extension PostgresClient.Configuration {
             ),
             name: config.cacheKitString("name") ?? defaults.name
         )
+        let cap = try config.cacheKitInt("maximumRecordsPerScope", default: defaults.maximumRecordsPerScope ?? 0, in: 0...1_000_000_000)
+        self.maximumRecordsPerScope = cap == 0 ? nil : cap
     }
 }
 #endif

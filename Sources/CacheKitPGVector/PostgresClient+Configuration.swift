@@ -31,6 +31,11 @@ extension PostgresClient {
         public var reconnectBackoff: ReconnectBackoff
         /// The name in logs, metrics and errors. Default `postgres`.
         public var name: String
+        /// The most semantic records one scope (tenant, namespace, version) keeps in a vector table; past it the
+        /// oldest-inserted are deleted, and counted (`PGVectorSemanticIndex.evictedRecords`). Checked every
+        /// hundredth of the cap's inserts into a scope by one instance, so a scope may exceed it by about 1 % per
+        /// writing instance between checks. Default 100,000 (the memory index's bound); `nil`: no cap.
+        public var maximumRecordsPerScope: Int? = 100_000
 
         /// Creates a configuration.
         ///

@@ -17,6 +17,8 @@ public final class PostgresClient: Service, Sendable {
     let service: PooledClientService<PostgresConnection>
     var pool: ConnectionPool<PostgresConnection> { self.service.pool }
     let logger: Logger
+    /// Where the client's and its tables' metrics go.
+    let metricsFactory: any MetricsFactory
     private let migrated = LockedState<Set<String>>([])
 
     /// A named schema change: applied once, recorded in `<prefix>_migrations`.
@@ -30,6 +32,7 @@ public final class PostgresClient: Service, Sendable {
     public init(
         configuration: Configuration, logger: Logger = Logger(label: "cachekit.postgres"), metricsFactory: any MetricsFactory = MetricsSystem.factory
     ) {
+        self.metricsFactory = metricsFactory
         self.configuration = configuration
         self.logger = logger
         self.service = PooledClientService(

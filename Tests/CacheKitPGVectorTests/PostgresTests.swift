@@ -129,6 +129,42 @@ struct PostgresIntegrationTests {
         #expect(plan.contains("ckexplain_vectors_384_hnsw"), "the search did not use the HNSW index:\n\(plan)")
     }
 
+    /// A scope keeps at most `maximumRecordsPerScope` records: the oldest-inserted go first, counted; another scope
+    /// is untouched. Before, pgvector tables grew without bound per tenant (only the memory index had a cap).
+    @Test func perScopeCapDropsTheOldestAndCountsThem() async throws {
+        var configuration = try PostgresTestServer.configuration(prefix: "ckcap\(UInt16.random(in: 0...UInt16.max))")
+        configuration.maximumRecordsPerScope = 5
+        let clock = ManualClock()
+        let index = PGVectorSemanticIndex(configuration: configuration, dimension: 8, clock: clock)
+        var generator = SeededGenerator(seed: 11)
+        func record(_ i: Int, in scope: CacheScope) -> SemanticRecord {
+            var v = (0..<8).map { _ in Float.random(in: -1...1, using: &generator) }
+            let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            v = v.map { $0 / norm }
+            let now = clock.now()
+            return SemanticRecord(
+                key: CacheKey(digest: Digest256(hashing: Array("\(scope.tenant) \(i)".utf8)), scopeID: scope.id),
+                partition: SemanticPartition(digest: Digest256(hashing: [UInt8(i)]), scopeID: scope.id), vector: v,
+                entry: CacheEntry(value: [UInt8(i)], createdAt: now, expiresAt: now + .seconds(600)))
+        }
+        let big = CacheScope(tenant: "big"), small = CacheScope(tenant: "small")
+        var inserted: [SemanticRecord] = []
+        for i in 0..<12 {
+            clock.advance(by: .seconds(1))
+            let r = record(i, in: big)
+            inserted.append(r)
+            try await index.insert(r)
+            if i < 3 { try await index.insert(record(i, in: small)) }
+        }
+        #expect(index.evictedRecords == 7, "12 inserts into a scope capped at 5")
+        for (i, r) in inserted.enumerated() {
+            let found = try await index.search(SemanticQuery(vector: r.vector, partition: r.partition, minimumSimilarity: 0.99, limit: 1))
+            #expect((found.first?.key == r.key) == (i >= 7), "record \(i): the newest 5 stay, the oldest 7 go")
+        }
+        #expect(try await index.removeAll(in: small) == 3, "another scope lost records to the cap")
+        #expect(try await index.removeAll(in: big) == 5)
+    }
+
     @Test func unreachableServerAndUnknownDatabaseAreClearErrors() async throws {
         let wrongPort = try PostgresClient.Configuration(connectionString: "postgresql://cachekit@127.0.0.1:1/cachekit?connect_timeout=2")
         let key = CacheKey(digest: Digest256(hashing: [1]), scopeID: CacheScope.default.id)
