@@ -14,6 +14,9 @@ import ServiceLifecycle
 /// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
 /// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
 ///
+/// Searches read a streaming replica when the client has one (`PostgresClient.Configuration.readReplica`), and the
+/// primary while the replica lags or fails.
+///
 /// Each scope keeps at most `maximumRecordsPerScope` records (default 100,000): past it the oldest-inserted go first,
 /// counted in `evictedRecords` (a table column `inserted_at`, indexed with the scope).
 public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
@@ -116,12 +119,15 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     public func search(_ query: SemanticQuery) async throws -> [SemanticMatch] {
         let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
         guard query.limit > 0 else { return [] }
-        let rows = try await self.execute(
+        try await self.migrate()
+        // A read: the replica when one is configured and fresh enough (`PostgresClient.Configuration.ReadReplica`).
+        let rows = try await self.client.read(
             "ck_search_\(self.table)", self.searchSQL,
             [
                 Self.vectorParameter(vector), PostgresClient.digest(query.partition.scopeID), PostgresClient.digest(query.partition.digest),
                 .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
-            ]
+            ],
+            scope: query.partition.scopeID
         )
         var matches: [SemanticMatch] = []
         for index in rows.rows.indices {
@@ -159,6 +165,8 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
             ]
         )
         self.growth.withLock { $0.inserted += 1 }
+        // Read-your-writes: this scope's searches read the primary until the replica has the record.
+        self.client.replicaRoute?.fence(scope: record.partition.scopeID)
         try await self.capIfDue(record.partition.scopeID)
     }
 
@@ -186,6 +194,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         ).affected
         guard removed > 0 else { return }
         self.capping.withLock { $0.evicted += removed }
+        self.client.replicaRoute?.fence(scope: scope)
         Counter(label: "cachekit_pgvector_evicted_total", dimensions: [("backend", self.configuration.name)], factory: self.client.metricsFactory)
             .increment(by: removed)
         self.client.logger.debug("per-scope cap applied", metadata: ["table": "\(self.table)", "evicted": "\(removed)"])
@@ -197,6 +206,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
 
     public func removeAll(near vector: [Float], minimumSimilarity: Float, in scope: CacheScope) async throws -> Int {
         let vector = try VectorValidation.normalized(vector, dimension: self.dimension, backend: self.name)
+        self.client.replicaRoute?.fence(scope: scope.id)
         return try await self.execute(
             "ck_delnear_\(self.table)",
             "DELETE FROM \(self.table) WHERE scope_id = $2 AND 1 - (embedding <=> $1::vector) >= $3::float8",

@@ -20,6 +20,8 @@ extension PostgresClient.Configuration {
     ///   `reconnectBackoffMaximumSeconds` (double > 0, default `0.5`)
     /// - `name` (string, default `postgres`)
     /// - `maximumRecordsPerScope` (int, 0 ... 1,000,000,000, default `100000`; `0`: no cap)
+    /// - `replica.url` (string, secret, default: none): a streaming replica for semantic searches;
+    ///   `replica.maximumLagSeconds` (double > 0, default `1`)
     ///
     /// - Throws: `CacheError` `.invalidConfiguration` naming the key when `url` is missing or a value is malformed or
     ///   out of range; a connection string libpq cannot parse is described by libpq, without the password.
@@ -48,6 +50,12 @@ extension PostgresClient.Configuration {
         )
         let cap = try config.cacheKitInt("maximumRecordsPerScope", default: defaults.maximumRecordsPerScope ?? 0, in: 0...1_000_000_000)
         self.maximumRecordsPerScope = cap == 0 ? nil : cap
+        if let replica = config.cacheKitString("replica.url", secret: true) {
+            self.readReplica = try ReadReplica(
+                connectionString: replica,
+                maximumLag: try config.cacheKitSeconds("replica.maximumLagSeconds", default: .seconds(1), minimum: 0.001)
+            )
+        }
     }
 }
 #endif

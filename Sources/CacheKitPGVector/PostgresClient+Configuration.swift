@@ -36,6 +36,37 @@ extension PostgresClient {
         /// hundredth of the cap's inserts into a scope by one instance, so a scope may exceed it by about 1 % per
         /// writing instance between checks. Default 100,000 (the memory index's bound); `nil`: no cap.
         public var maximumRecordsPerScope: Int? = 100_000
+        /// A streaming replica that semantic searches read from, to take reads off the primary. Default `nil`: every
+        /// statement goes to the primary.
+        public var readReplica: ReadReplica? = nil
+
+        /// A streaming replica for semantic searches, and how stale it may be.
+        ///
+        /// Searches go to the replica while its measured replay lag is at most `maximumLag`; a replica that lags more,
+        /// fails, cannot be reached or is no longer in recovery (promoted) is left for the primary until it is
+        /// healthy again. Writes and removals always go to the primary, and after this instance writes or removes
+        /// records of a scope, its searches in that scope read the primary for `maximumLag` plus one lag check (1 s)
+        /// (every scope after a removal by tag): read-your-writes, and a removal is never undone by a stale replica
+        /// here. Another instance reading the same replica may still find a removed record for up to that long: the
+        /// staleness bound of replica reads. The lag is exported as
+        /// `cachekit_postgres_replica_lag_seconds`.
+        public struct ReadReplica: Sendable {
+            /// The replica's libpq connection string. Never logged.
+            public var connectionString: String
+            /// The most replay lag at which searches still read the replica. Default 1 s.
+            public var maximumLag: Duration
+
+            /// - Throws: `CacheError` `.invalidConfiguration` when libpq cannot parse `connectionString` (the message
+            ///   never quotes a password), or `maximumLag` is not positive.
+            public init(connectionString: String, maximumLag: Duration = .seconds(1)) throws(CacheError) {
+                try Configuration.validate(connectionString: connectionString, name: "postgres-replica")
+                guard maximumLag > .zero else {
+                    throw CacheError(.invalidConfiguration, "the replica's maximum lag must be positive", backend: "postgres-replica")
+                }
+                self.connectionString = connectionString
+                self.maximumLag = maximumLag
+            }
+        }
 
         /// Creates a configuration.
         ///
@@ -56,14 +87,7 @@ extension PostgresClient {
             reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             name: String = "postgres"
         ) throws(CacheError) {
-            var error: UnsafeMutablePointer<CChar>?
-            guard let options = PQconninfoParse(connectionString, &error) else {
-                let reason = error.map { String(cString: $0) } ?? "unparsable"
-                if let error { PQfreemem(error) }
-                let redacted = Self.redactingQuotedTokens(reason.trimmingSuffixNewlines, of: connectionString)
-                throw CacheError(.invalidConfiguration, "PostgreSQL connection string: \(redacted)", backend: name)
-            }
-            PQconninfoFree(options)
+            try Self.validate(connectionString: connectionString, name: name)
             guard Self.isIdentifier(tablePrefix) else {
                 throw CacheError(.invalidConfiguration, "table prefix must match [a-z][a-z0-9_]{0,30}", backend: name)
             }
@@ -89,6 +113,18 @@ extension PostgresClient {
         public static func fromEnvironment(_ environment: [String: String]) throws(CacheError) -> PostgresClient.Configuration? {
             guard let url = environment["CACHEKIT_POSTGRES_URL"], !url.isEmpty else { return nil }
             return try PostgresClient.Configuration(connectionString: url)
+        }
+
+        /// Checks that libpq can parse `connectionString`; the error never quotes a password.
+        static func validate(connectionString: String, name: String) throws(CacheError) {
+            var error: UnsafeMutablePointer<CChar>?
+            guard let options = PQconninfoParse(connectionString, &error) else {
+                let reason = error.map { String(cString: $0) } ?? "unparsable"
+                if let error { PQfreemem(error) }
+                let redacted = Self.redactingQuotedTokens(reason.trimmingSuffixNewlines, of: connectionString)
+                throw CacheError(.invalidConfiguration, "PostgreSQL connection string: \(redacted)", backend: name)
+            }
+            PQconninfoFree(options)
         }
 
         static func isIdentifier(_ text: String) -> Bool {
@@ -123,7 +159,7 @@ extension PostgresClient {
         }
 
         public var description: String {
-            "PostgresClient.Configuration(pool: \(self.poolSize), tables: \(self.tablePrefix)_*, ef_search: \(self.efSearch))"
+            "PostgresClient.Configuration(pool: \(self.poolSize), tables: \(self.tablePrefix)_*, ef_search: \(self.efSearch), replica: \(self.readReplica == nil ? "none" : "set"))"
         }
     }
 }

@@ -20,6 +20,8 @@ public final class PostgresClient: Service, Sendable {
     /// Where the client's and its tables' metrics go.
     let metricsFactory: any MetricsFactory
     private let migrated = LockedState<Set<String>>([])
+    /// Where searches go when the configuration names a read replica.
+    let replicaRoute: PostgresReplicaRoute?
 
     /// A named schema change: applied once, recorded in `<prefix>_migrations`.
     struct Migration: Sendable {
@@ -39,6 +41,9 @@ public final class PostgresClient: Service, Sendable {
             pool: ConnectionPool(configuration: configuration.poolConfiguration, logger: logger, metricsFactory: metricsFactory) {
                 try PostgresConnection(configuration)
             })
+        self.replicaRoute = configuration.readReplica.map {
+            PostgresReplicaRoute($0, primary: configuration, logger: logger, metricsFactory: metricsFactory)
+        }
     }
 
     var prefix: String { self.configuration.tablePrefix }
@@ -78,6 +83,39 @@ public final class PostgresClient: Service, Sendable {
         self.migrated.withLock { $0.formUnion(pending.map(\.name)) }
     }
 
+    /// Runs a read-only statement (a semantic search): on the read replica when one is configured and usable, else,
+    /// and after a replica failure, on the primary.
+    func read(_ name: String, _ sql: String, _ parameters: [PostgresParameter], scope: Digest256) async throws -> PostgresRows {
+        if let route = self.replicaRoute, route.usable(scope: scope) {
+            do {
+                let rows = try await route.service.pool.withConnection { connection in try connection.execute(name, sql, parameters) }
+                route.served()
+                return rows
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                route.failed(error)
+            }
+        }
+        return try await self.execute(name, sql, parameters)
+    }
+
+    /// What the read replica has done, when there is one.
+    public struct ReplicaFigures: Sendable, Hashable {
+        /// Searches the replica answered.
+        public var reads: Int
+        /// Searches it failed, answered by the primary instead.
+        public var fallbacks: Int
+        /// Its replay lag measured last; `nil` before the first check, or when it is unreachable or not a replica.
+        public var lag: Duration?
+    }
+
+    /// The read replica's figures; `nil` without one.
+    public var replicaFigures: ReplicaFigures? { self.replicaRoute?.figures }
+
+    /// Measures the read replica's lag now (`run()` does it every second).
+    public func checkReplica() async { await self.replicaRoute?.check() }
+
     /// Runs one prepared statement on a leased connection.
     func execute(_ name: String, _ sql: String, _ parameters: [PostgresParameter]) async throws -> PostgresRows {
         try await self.pool.withConnection { connection in try connection.execute(name, sql, parameters) }
@@ -99,16 +137,22 @@ public final class PostgresClient: Service, Sendable {
 
     /// Removal shared by both tables: by exact key, by tag (GIN `@>`), by scope. Return how many rows went.
     func remove(key: CacheKey, from table: String) async throws -> Int {
-        try await self.execute("ck_del_\(table)", "DELETE FROM \(table) WHERE key = $1", [Self.digest(key.digest)]).affected
+        self.replicaRoute?.fence(scope: key.scopeID)
+        defer { self.replicaRoute?.fence(scope: key.scopeID) }
+        return try await self.execute("ck_del_\(table)", "DELETE FROM \(table) WHERE key = $1", [Self.digest(key.digest)]).affected
     }
 
     func remove(taggedWith tag: String, from table: String) async throws -> Int {
-        try await self.execute("ck_deltag_\(table)", "DELETE FROM \(table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]).affected
+        self.replicaRoute?.fence(scope: nil)
+        defer { self.replicaRoute?.fence(scope: nil) }
+        return try await self.execute("ck_deltag_\(table)", "DELETE FROM \(table) WHERE tags @> ARRAY[$1::text]", [.text(tag)]).affected
     }
 
     /// Reads the scope's rows and deletes those whose entry `predicate` selects, one parameterised DELETE each:
     /// O(n) in the scope (see `CacheStore.removeAll(in:where:)`). A row whose payload does not decode is left alone.
     func remove(scope: CacheScope, from table: String, where predicate: @Sendable (CacheEntry) -> Bool) async throws -> Int {
+        self.replicaRoute?.fence(scope: scope.id)
+        defer { self.replicaRoute?.fence(scope: scope.id) }
         let rows = try await self.execute("ck_scan_\(table)", "SELECT key, payload FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)])
         var removed = 0
         for row in rows.rows {
@@ -120,7 +164,9 @@ public final class PostgresClient: Service, Sendable {
     }
 
     func remove(scope: CacheScope, from table: String) async throws -> Int {
-        try await self.execute("ck_delscope_\(table)", "DELETE FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)]).affected
+        self.replicaRoute?.fence(scope: scope.id)
+        defer { self.replicaRoute?.fence(scope: scope.id) }
+        return try await self.execute("ck_delscope_\(table)", "DELETE FROM \(table) WHERE scope_id = $1", [Self.digest(scope.id)]).affected
     }
 
     /// Pool figures: open and idle connections, waiters, connections created and destroyed.
@@ -132,8 +178,13 @@ public final class PostgresClient: Service, Sendable {
     /// Checks idle connections every `purgeInterval` until graceful shutdown or cancellation, then closes the pool.
     /// A second `run()` while one is running waits for shutdown and does nothing else.
     public func run() async throws {
-        await self.service.run(checkingEvery: self.configuration.purgeInterval) { connection in
-            try connection.simple("SELECT 1").rows.count == 1
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                await self.service.run(checkingEvery: self.configuration.purgeInterval) { connection in
+                    try connection.simple("SELECT 1").rows.count == 1
+                }
+            }
+            if let route = self.replicaRoute { group.addTask { await route.run() } }
         }
     }
 

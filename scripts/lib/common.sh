@@ -44,6 +44,7 @@ ensure_requirements() {
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
+POSTGRES_REPLICA_PORT=${CACHEKIT_TEST_POSTGRES_REPLICA_PORT:-$((POSTGRES_PORT + 1))}
 OPENAI_PORT=${CACHEKIT_TEST_OPENAI_PORT:-18090}
 
 log() { printf '[cachekit %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -106,6 +107,7 @@ start_services() {
   export CACHEKIT_MODEL_DIR=${CACHEKIT_MODEL_DIR:-$("$PWD/scripts/fetch-model")}
   start_redis
   start_postgres
+  start_postgres_replica
   start_fake_openai
 }
 
@@ -180,6 +182,30 @@ start_postgres() {
 
 stop_postgres() {
   pg_as_owner "$PG_BIN/pg_ctl" -D "$CACHEKIT_STATE_DIR/postgres-data" stop -m fast >/dev/null 2>&1 || true
+}
+
+# A streaming replica of the test server (pg_basebackup from the same wheel), on loopback, for semantic reads from a
+# replica. Its data folder and the primary's socket folder are the unprivileged user's, as for the primary.
+start_postgres_replica() {
+  local data="$CACHEKIT_STATE_DIR/postgres-replica-data" socket="$CACHEKIT_STATE_DIR/postgres-run"
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1 || true
+  rm -rf "$data"
+  mkdir -p "$data"
+  [ "$(id -u)" -eq 0 ] && chown cachekit-pg "$data"
+  chmod 700 "$data"
+  pg_as_owner "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$POSTGRES_PORT" -U cachekit -D "$data" -R -X stream \
+    >"$socket/basebackup.log" 2>&1 || { cat "$socket/basebackup.log" >&2; exit 1; }
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$data" -l "$socket/postgres-replica.log" -w -t 60 \
+    -o "-p $POSTGRES_REPLICA_PORT -c listen_addresses=127.0.0.1 -k $socket -c fsync=off -c max_connections=200 -c hot_standby_feedback=on" start >/dev/null \
+    || { cat "$socket/postgres-replica.log" >&2; exit 1; }
+  STARTED_SERVICES+=(postgres_replica)
+  export CACHEKIT_POSTGRES_REPLICA_URL="postgresql://cachekit@127.0.0.1:$POSTGRES_REPLICA_PORT/cachekit"
+  export CACHEKIT_PG_REPLICA_DATA="$data"
+  log "postgres streaming replica on 127.0.0.1:$POSTGRES_REPLICA_PORT"
+}
+
+stop_postgres_replica() {
+  pg_as_owner "$PG_BIN/pg_ctl" -D "$CACHEKIT_STATE_DIR/postgres-replica-data" stop -m fast >/dev/null 2>&1 || true
 }
 
 # Redis: no persistence, loopback only. An ACL user `cachekit-acl` (password `acl-secret`) exists for the

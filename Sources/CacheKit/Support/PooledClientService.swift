@@ -17,7 +17,10 @@ package final class PooledClientService<Connection: PooledConnection>: Sendable 
 
     /// Checks idle connections with `isAlive` every `interval` until graceful shutdown or cancellation, then closes
     /// the pool. Only the first caller does this; a call while it runs waits for shutdown and does nothing else.
-    package func run(checkingEvery interval: Duration, isAlive: @escaping @Sendable (Connection) throws -> Bool) async {
+    /// `tick`, when given, runs after each check (a replica's lag measurement).
+    package func run(
+        checkingEvery interval: Duration, isAlive: @escaping @Sendable (Connection) throws -> Bool, tick: (@Sendable () async -> Void)? = nil
+    ) async {
         let first = self.running.withLock { running in
             defer { running = true }
             return !running
@@ -26,7 +29,10 @@ package final class PooledClientService<Connection: PooledConnection>: Sendable 
             try? await gracefulShutdown()
             return
         }
-        await runPeriodically(every: interval) { await self.pool.healthCheck(isAlive) }
+        await runPeriodically(every: interval) {
+            await self.pool.healthCheck(isAlive)
+            await tick?()
+        }
         self.pool.shutdown()
     }
 }
