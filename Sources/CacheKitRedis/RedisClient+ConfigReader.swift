@@ -7,8 +7,9 @@ extension RedisClient.Configuration {
     ///
     /// Keys (relative to the reader; scope it, e.g. `config.scoped(to: "redis")`, so that the environment variable
     /// `REDIS_URL` sets `url`):
-    /// - `url` (string, secret, default: none): `redis://[user[:password]@]host[:port][/db]` or
-    ///   `unix:///path.sock[?db=N]`, as `init(url:)` reads it. When set, `host`, `port` and `unixSocket` are ignored.
+    /// - `url` (string, secret, default: none): `redis://[user[:password]@]host[:port][/db]`,
+    ///   `unix:///path.sock[?db=N]` or `redis+cluster://host:port,host:port`, as `init(url:)` reads it. When set,
+    ///   `host`, `port` and `unixSocket` are ignored.
     /// - `host` (string, default `127.0.0.1`), `port` (int, 1 ... 65535, default `6379`)
     /// - `unixSocket` (string, absolute path, default: none; wins over `host`)
     /// - `database` (int ≥ 0, default `0`, or the URL's)
@@ -20,6 +21,8 @@ extension RedisClient.Configuration {
     /// - `maximumWaiters` (int ≥ 0, default `10000`)
     /// - `reconnectBackoffInitialSeconds` (double > 0, default `0.025`),
     ///   `reconnectBackoffMaximumSeconds` (double > 0, default `0.5`)
+    /// - `cluster.readFromReplicas` (bool, default `false`, or the URL's; only with a `redis+cluster://` URL),
+    ///   `cluster.maximumRedirects` (int, 1 ... 100, default `5`)
     /// - `keyPrefix` (string, default `cachekit`)
     /// - `name` (string, default `redis`)
     ///
@@ -52,6 +55,11 @@ extension RedisClient.Configuration {
             initial: try config.cacheKitSeconds("reconnectBackoffInitialSeconds", default: self.reconnectBackoff.initial, minimum: 0.001),
             maximum: try config.cacheKitSeconds("reconnectBackoffMaximumSeconds", default: self.reconnectBackoff.maximum, minimum: 0.001)
         )
+        if var cluster = self.cluster {
+            cluster.readFromReplicas = try config.cacheKitBool("cluster.readFromReplicas", default: cluster.readFromReplicas)
+            cluster.maximumRedirects = try config.cacheKitInt("cluster.maximumRedirects", default: cluster.maximumRedirects, in: 1...100)
+            self.cluster = cluster
+        }
         self.keyPrefix = config.cacheKitString("keyPrefix") ?? self.keyPrefix
         self.name = config.cacheKitString("name") ?? self.name
     }

@@ -31,8 +31,37 @@ extension RedisClient {
             }
         }
 
-        /// The server. Default `127.0.0.1:6379`.
+        /// Settings of a Redis Cluster (see ``RedisClient/Configuration/cluster``).
+        public struct Cluster: Sendable, Hashable {
+            /// Nodes to learn the cluster's map from besides `endpoint`; any one answering is enough. Default none.
+            public var seeds: [Endpoint]
+            /// Reads (`GET`) go to the slot's replicas (`READONLY` connections) instead of its primary. Default
+            /// `false`. A replica lags its primary (asynchronous replication: usually well under a millisecond on a
+            /// LAN, unbounded while the link is broken), so a read may miss an entry just written; removals wait for
+            /// the shard's replicas to acknowledge them (`WAIT`, up to `commandTimeout`) so that an invalidation does
+            /// not report success while a replica still serves the old entry, and a replica that did not acknowledge
+            /// in time fails the removal.
+            public var readFromReplicas: Bool
+            /// Redirects (`MOVED`, `ASK`) and retries (`TRYAGAIN`, `CLUSTERDOWN`, a failed node) followed for one
+            /// command before it fails. Default 5.
+            public var maximumRedirects: Int
+            /// How often the slot map is re-read while all is well (it is also re-read on `MOVED` and when a node
+            /// fails). Default 5 s.
+            public var topologyRefreshInterval: Duration
+
+            public init(seeds: [Endpoint] = [], readFromReplicas: Bool = false, maximumRedirects: Int = 5, topologyRefreshInterval: Duration = .seconds(5)) {
+                self.seeds = seeds
+                self.readFromReplicas = readFromReplicas
+                self.maximumRedirects = maximumRedirects
+                self.topologyRefreshInterval = topologyRefreshInterval
+            }
+        }
+
+        /// The server, or with `cluster` set the first node to learn the cluster's map from. Default `127.0.0.1:6379`.
         public var endpoint: Endpoint
+        /// A Redis Cluster instead of one server: `nil` (the default) for one server. With it, keys are routed by
+        /// slot to each shard's primary, with a pool per node; the database must be 0.
+        public var cluster: Cluster?
         /// The database number (`SELECT`). Default 0.
         public var database: Int
         /// The ACL user name for `AUTH`, if any.
@@ -66,9 +95,11 @@ extension RedisClient {
             maximumWaiters: Int = 10_000,
             reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             keyPrefix: String = "cachekit",
-            name: String = "redis"
+            name: String = "redis",
+            cluster: Cluster? = nil
         ) {
             self.endpoint = endpoint
+            self.cluster = cluster
             self.database = database
             self.username = username
             self.password = password
@@ -81,8 +112,10 @@ extension RedisClient {
             self.name = name
         }
 
-        /// Reads a URL: `redis://[user[:password]@]host[:port][/database]`, `redis://[::1]:6379/2`, or
-        /// `unix:///path/to/redis.sock[?db=N]`. User and password are percent-decoded.
+        /// Reads a URL: `redis://[user[:password]@]host[:port][/database]`, `redis://[::1]:6379/2`,
+        /// `unix:///path/to/redis.sock[?db=N]`, or for a Redis Cluster
+        /// `redis+cluster://[user[:password]@]host[:port][,host[:port]...][?readFromReplicas=true]` (the hosts are
+        /// seeds: any one answering is enough). User and password are percent-decoded.
         ///
         /// - Throws: `CacheError` `.invalidConfiguration` naming what is wrong (never echoing the password);
         ///   `rediss://` is refused because hiredis 0.14 has no TLS (see the type's documentation for stunnel).
@@ -113,10 +146,13 @@ extension RedisClient {
                 guard path.hasPrefix("/") else { throw invalid("a unix socket path must be absolute") }
                 self.endpoint = .unix(path: String(path))
                 return
+            case "redis+cluster":
+                try self.readCluster(rest, invalid)
+                return
             case "redis":
                 break
             default:
-                throw invalid("unsupported scheme '\(scheme)' (expected redis:// or unix://)")
+                throw invalid("unsupported scheme '\(scheme)' (expected redis://, redis+cluster:// or unix://)")
             }
             if let at = rest.lastIndex(of: "@") {
                 let credentials = rest[..<at]
@@ -170,6 +206,52 @@ extension RedisClient {
             self.endpoint = .tcp(host: String(host), port: port)
         }
 
+        /// The part of a `redis+cluster://` URL after the scheme: credentials, seeds, options.
+        private mutating func readCluster(_ text: Substring, _ invalid: (String) -> CacheError) throws(CacheError) {
+            var rest = text
+            var cluster = Cluster()
+            if let query = rest.firstIndex(of: "?") {
+                for parameter in rest[rest.index(after: query)...].split(separator: "&") {
+                    let parts = parameter.split(separator: "=", maxSplits: 1)
+                    guard parts.count == 2, parts[0] == "readFromReplicas" else {
+                        throw invalid("unknown cluster URL option (expected readFromReplicas=true|false)")
+                    }
+                    switch parts[1] {
+                    case "true", "1", "yes": cluster.readFromReplicas = true
+                    case "false", "0", "no": cluster.readFromReplicas = false
+                    default: throw invalid("readFromReplicas must be true or false")
+                    }
+                }
+                rest = rest[..<query]
+            }
+            var credentials = ""
+            if let at = rest.lastIndex(of: "@") {
+                credentials = String(rest[..<at]) + "@"
+                rest = rest[rest.index(after: at)...]
+            }
+            if let slash = rest.firstIndex(of: "/") {
+                guard rest[rest.index(after: slash)...].allSatisfy({ $0 == "0" || $0 == "/" }) else {
+                    throw invalid("a Redis Cluster has only database 0")
+                }
+                rest = rest[..<slash]
+            }
+            var endpoints: [Endpoint] = []
+            for (index, node) in rest.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
+                guard !node.isEmpty else { throw invalid("empty node in the cluster's seed list") }
+                // Each seed is read as a single-node URL; the credentials are the same for every node.
+                let seed = try Configuration(url: "redis://\(index == 0 ? credentials : "")\(node)")
+                if index == 0 {
+                    self.username = seed.username
+                    self.password = seed.password
+                }
+                endpoints.append(seed.endpoint)
+            }
+            guard let first = endpoints.first, endpoints.count <= 64 else { throw invalid("a cluster URL needs 1 to 64 seed nodes") }
+            self.endpoint = first
+            cluster.seeds = Array(endpoints.dropFirst())
+            self.cluster = cluster
+        }
+
         /// The settings of the connection pool.
         var poolConfiguration: ConnectionPoolConfiguration {
             ConnectionPoolConfiguration(size: self.poolSize, maximumWaiters: self.maximumWaiters, reconnectBackoff: self.reconnectBackoff, name: self.name)
@@ -200,7 +282,25 @@ extension RedisClient {
 
         /// Prints the endpoint, database and user; never the password.
         public var description: String {
-            "RedisClient.Configuration(\(self.endpoint), db: \(self.database), user: \(self.username ?? "-"), password: \(self.password == nil ? "none" : "set"), pool: \(self.poolSize))"
+            let target = self.cluster.map { "cluster of \(([self.endpoint] + $0.seeds).map(\.description).joined(separator: ","))" } ?? "\(self.endpoint)"
+            return "RedisClient.Configuration(\(target), db: \(self.database), user: \(self.username ?? "-"), password: \(self.password == nil ? "none" : "set"), pool: \(self.poolSize))"
+        }
+
+        /// The cluster's settings are usable: database 0, a positive redirect bound and refresh interval.
+        func validateCluster() throws(CacheError) {
+            guard let cluster = self.cluster else { return }
+            guard self.database == 0 else {
+                throw CacheError(.invalidConfiguration, "a Redis Cluster has only database 0 (database is \(self.database))", backend: self.name)
+            }
+            guard cluster.maximumRedirects >= 1, cluster.maximumRedirects <= 100 else {
+                throw CacheError(.invalidConfiguration, "cluster.maximumRedirects must be 1 ... 100", backend: self.name)
+            }
+            guard cluster.topologyRefreshInterval > .zero else {
+                throw CacheError(.invalidConfiguration, "cluster.topologyRefreshInterval must be positive", backend: self.name)
+            }
+            guard self.endpoint.unixPath == nil, cluster.seeds.allSatisfy({ $0.unixPath == nil }) else {
+                throw CacheError(.invalidConfiguration, "cluster nodes are reached over TCP, not a Unix socket", backend: self.name)
+            }
         }
     }
 }

@@ -26,8 +26,9 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
     private var context: UnsafeMutablePointer<redisContext>?
     let backend: String
 
-    /// Connects, sets the command timeout, authenticates and selects the database. Blocks: call on a pool thread.
-    init(_ configuration: RedisClient.Configuration) throws(CacheError) {
+    /// Connects, sets the command timeout, authenticates and selects the database; with `readOnly` (a cluster
+    /// replica serving reads) sends `READONLY`. Blocks: call on a pool thread.
+    init(_ configuration: RedisClient.Configuration, readOnly: Bool = false) throws(CacheError) {
         self.backend = configuration.name
         let connectMs = max(1, Int(configuration.connectTimeout.milliseconds))
         let context: UnsafeMutablePointer<redisContext>?
@@ -65,6 +66,9 @@ final class RedisConnection: PooledConnection, @unchecked Sendable {
             }
             if configuration.database != 0 {
                 _ = try self.execute([Array("SELECT".utf8), Array(String(configuration.database).utf8)])
+            }
+            if readOnly {
+                _ = try self.execute([Array("READONLY".utf8)])
             }
         } catch {
             self.close()

@@ -5,6 +5,12 @@ public import Logging
 /// `subscribe()` opens a dedicated connection on a thread of its own that `SUBSCRIBE`s and turns messages into
 /// events until the stream's consumer stops.
 ///
+/// On a Redis Cluster the bus uses classic, cluster-wide `PUBLISH`/`SUBSCRIBE`, not sharded `SPUBLISH`: the
+/// cluster forwards every message to every node, so a subscriber may listen on any node (primary or replica) and, when
+/// that node fails, simply reconnects to the next one in the map with nothing to re-route. Invalidations are few and
+/// small, so the fan-out costs little; sharded pub/sub would put the one channel on one shard anyway and make the
+/// subscriber follow that shard through failovers and slot migrations.
+///
 /// Pub/sub is at-most-once: messages sent while a subscriber is disconnected are lost. So when the subscriber
 /// loses its connection, and again after every reconnect, it yields `.everythingLocal`, and the cache drops its whole
 /// local layer (it may have missed invalidations); versioned namespaces cover the rest. A connection that goes
@@ -77,6 +83,11 @@ public final class RedisInvalidationBus: InvalidationBus {
         try self.validateOptions()
         let channel = self.channel
         let message = BusMessage.encode(event, secret: self.options.messageSecret)
+        if let cluster = self.client.cluster {
+            let reply = try await self.client.execute(cluster: cluster, [RedisCluster.Command(key: channel, [Array("PUBLISH".utf8), channel, message])])
+            if case .error(let error) = reply[0] { throw CacheError(.commandFailed, "PUBLISH failed: \(error.prefix(120))", backend: self.configuration.name) }
+            return
+        }
         _ = try await self.client.withConnection { connection throws(CacheError) in
             try connection.execute([Array("PUBLISH".utf8), channel, message])
         }
@@ -88,8 +99,17 @@ public final class RedisInvalidationBus: InvalidationBus {
             self.logger.warning("invalidation bus messages are not authenticated: set RedisInvalidationBus.Options.messageSecret")
         }
         let (stream, continuation) = AsyncStream.makeStream(of: InvalidationEvent.self, bufferingPolicy: .bufferingNewest(self.options.bufferSize))
+        let configuration = self.configuration
+        let cluster = self.client.cluster
         let subscriber = Subscriber(
-            configuration: self.configuration, options: self.options, channel: self.channel, continuation: continuation,
+            configuration: configuration,
+            nextConfiguration: {
+                guard let cluster else { return configuration }
+                var node = configuration
+                node.endpoint = cluster.nextSubscriberEndpoint()
+                return node
+            },
+            options: self.options, channel: self.channel, continuation: continuation,
             refused: self.refused, logger: self.logger)
         continuation.onTermination = { _ in subscriber.stop() }
         let ready = try await subscriber.start()
@@ -137,6 +157,8 @@ enum BusMessage {
 ///   the connection; `stopped` is read under `lock`.
 final class Subscriber: @unchecked Sendable {
     private let configuration: RedisClient.Configuration
+    /// The server to (re)connect to: the configured one, or on a cluster the next node in turn.
+    private let nextConfiguration: @Sendable () -> RedisClient.Configuration
     private let options: RedisInvalidationBus.Options
     private let channel: [UInt8]
     private let continuation: AsyncStream<InvalidationEvent>.Continuation
@@ -146,10 +168,12 @@ final class Subscriber: @unchecked Sendable {
     private let threads: BlockingThreadPool
 
     init(
-        configuration: RedisClient.Configuration, options: RedisInvalidationBus.Options, channel: [UInt8],
+        configuration: RedisClient.Configuration, nextConfiguration: @escaping @Sendable () -> RedisClient.Configuration,
+        options: RedisInvalidationBus.Options, channel: [UInt8],
         continuation: AsyncStream<InvalidationEvent>.Continuation, refused: LockedState<Int>, logger: Logger
     ) {
         self.configuration = configuration
+        self.nextConfiguration = nextConfiguration
         self.options = options
         self.channel = channel
         self.continuation = continuation
@@ -192,7 +216,7 @@ final class Subscriber: @unchecked Sendable {
         var everConnected = false
         while !self.stopped {
             do {
-                let connection = try RedisConnection(self.configuration)
+                let connection = try RedisConnection(self.nextConfiguration())
                 let keep = self.lock.withLock { state -> Bool in
                     guard !state.stopped else { return false }
                     state.connection = connection

@@ -1,6 +1,6 @@
 import CacheKit
 import CacheKitMemory
-import CacheKitRedis
+@testable import CacheKitRedis
 import CacheKitTesting
 import Foundation
 import Testing
@@ -82,6 +82,32 @@ struct RedisCacheBackendTests {
         try await backend.set([batch[0], KeyedEntry(key: batch[1].key, entry: dead)])
         #expect(try await backend.get(batch[1].key) == nil)
         #expect(try await backend.get(batch[0].key)?.value == batch[0].entry.value)
+    }
+
+    /// A tag removal whose entry deletions failed used to have already deleted the tag's set: the call threw, and a
+    /// retry reported "0 removed" while every entry stayed. Now the members wait in the tag's claim, and the retry
+    /// removes them all.
+    @Test func aTagRemovalThatFailsHalfwayLeavesNothingUnreachable() async throws {
+        let admin = try RedisTestServer.configuration()
+        let user = "ck-claim-\(UInt32.random(in: 0...UInt32.max))"
+        // This user may touch tag sets and claims, but not entries: deleting the members fails (NOPERM).
+        try RedisTestServer.cli(["acl", "setuser", user, "on", ">claim-secret", "~\(admin.keyPrefix):t:*", "~\(admin.keyPrefix):c:*", "+@all"])
+        defer { _ = try? RedisTestServer.cli(["acl", "deluser", user]) }
+        var limited = admin
+        limited.username = user
+        limited.password = "claim-secret"
+        let backend = RedisCacheBackend(configuration: admin)
+        let now = SystemCacheClock().now()
+        let keys = (0..<20).map { CacheKey(digest: Digest256(hashing: [UInt8($0)]), scopeID: CacheScope.default.id) }
+        try await backend.set(keys.map { KeyedEntry(key: $0, entry: CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(60), tags: ["doomed"])) })
+
+        await #expect(throws: CacheError.self) { try await RedisCacheBackend(configuration: limited).removeAll(taggedWith: "doomed") }
+        #expect(try await backend.get(keys).allSatisfy { $0 != nil }, "the failed removal deleted entries after all")
+        #expect(try await backend.removeAll(taggedWith: "doomed") == 20, "the retry did not find the entries of the failed removal")
+        #expect(try await backend.get(keys).allSatisfy { $0 == nil })
+        #expect(try await backend.removeAll(taggedWith: "doomed") == 0)
+        // The claim is empty, so Redis dropped it.
+        #expect(try RedisTestServer.cli(["exists", String(decoding: backend.tagKeys("doomed").claim, as: UTF8.self)]).hasPrefix("0"))
     }
 
     @Test func aclUserAuthenticatesAndAWrongPasswordIsAClearError() async throws {

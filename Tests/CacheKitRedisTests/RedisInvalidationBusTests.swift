@@ -84,8 +84,9 @@ struct RedisInvalidationBusTests {
     /// A consumer that falls behind lost the oldest events silently; now a local flush takes their place.
     @Test func anOverflowingBufferQueuesALocalFlushInsteadOfDroppingSilently() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: InvalidationEvent.self, bufferingPolicy: .bufferingNewest(3))
+        let configuration = try RedisTestServer.configuration()
         let subscriber = Subscriber(
-            configuration: try RedisTestServer.configuration(), options: .init(bufferSize: 3), channel: [], continuation: continuation,
+            configuration: configuration, nextConfiguration: { configuration }, options: .init(bufferSize: 3), channel: [], continuation: continuation,
             refused: LockedState(0), logger: .init(label: "test"))
         for i in 0..<5 { subscriber.deliver(InvalidationEvent(origin: "o", target: .tag("t\(i)"))) }
         continuation.finish()

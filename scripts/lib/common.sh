@@ -43,6 +43,8 @@ ensure_requirements() {
 }
 
 REDIS_PORT=${CACHEKIT_TEST_REDIS_PORT:-6390}
+# A 3-primary, 3-replica Redis Cluster on six consecutive ports from here (their cluster bus ports are 10000 above).
+REDIS_CLUSTER_PORT=${CACHEKIT_TEST_REDIS_CLUSTER_PORT:-6400}
 POSTGRES_PORT=${CACHEKIT_TEST_POSTGRES_PORT:-55432}
 POSTGRES_REPLICA_PORT=${CACHEKIT_TEST_POSTGRES_REPLICA_PORT:-$((POSTGRES_PORT + 1))}
 OPENAI_PORT=${CACHEKIT_TEST_OPENAI_PORT:-18090}
@@ -106,6 +108,7 @@ STARTED_SERVICES=()
 start_services() {
   export CACHEKIT_MODEL_DIR=${CACHEKIT_MODEL_DIR:-$("$PWD/scripts/fetch-model")}
   start_redis
+  start_redis_cluster
   start_postgres
   start_postgres_replica
   start_fake_openai
@@ -236,6 +239,54 @@ stop_redis() {
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
 }
 
+# Redis Cluster: six nodes on loopback (no persistence; each keeps its nodes.conf in its own folder), joined by
+# `redis-cli --cluster create --cluster-replicas 1`: three primaries with one replica each. cluster-node-timeout is
+# 2 s, so a killed primary's replica takes over in about 3 s; replicas sync at once (no diskless-sync delay), and the
+# cluster counts as ready when every replica's link to its primary is up (a replica that never synced cannot take
+# over).
+start_redis_cluster() {
+  local dir="$CACHEKIT_STATE_DIR/redis-cluster" port nodes=() started=$SECONDS
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  rm -rf "$dir"
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 --repl-diskless-sync-delay 0 \
+      --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" >/dev/null
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+    for _ in $(seq 1 50); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      sleep 0.1
+    done
+  done
+  STARTED_SERVICES+=(redis_cluster)
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { log "redis-cli --cluster create failed"; cat "$dir/create.log" >&2; exit 1; }
+  # Ready when the state is ok and every node sees three replicas (they attach a moment after the slots).
+  for _ in $(seq 1 150); do
+    redis-cli -p "$REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -q "cluster_state:ok" \
+      && [ "$(redis-cli -p "$REDIS_CLUSTER_PORT" cluster nodes | grep -c ' slave ')" = 3 ] \
+      && [ "$(for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+        redis-cli -p "$port" info replication; done | grep -c 'master_link_status:up')" = 3 ] && break
+    sleep 0.1
+  done
+  redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q "cluster_state:ok" \
+    || { log "the Redis Cluster did not reach cluster_state:ok"; cat "$dir/create.log" >&2; exit 1; }
+  export CACHEKIT_REDIS_CLUSTER_URL="redis+cluster://127.0.0.1:$REDIS_CLUSTER_PORT,127.0.0.1:$((REDIS_CLUSTER_PORT + 1)),127.0.0.1:$((REDIS_CLUSTER_PORT + 2))"
+  log "Redis Cluster (3 primaries + 3 replicas) on 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 5)) in $((SECONDS - started)) s"
+}
+
+stop_redis_cluster() {
+  local port
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+}
+
 # The suite must never send KEYS, FLUSHDB or FLUSHALL: checked on the server's own command statistics.
 check_redis_commandstats() {
   local forbidden
@@ -245,6 +296,14 @@ check_redis_commandstats() {
     return 1
   fi
   log "redis commandstats: no KEYS, FLUSHDB or FLUSHALL ($(redis-cli -p "$REDIS_PORT" info commandstats | grep -c '^cmdstat_') distinct commands seen)"
+  local port
+  for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
+    forbidden=$(redis-cli -p "$port" info commandstats 2>/dev/null | grep -E '^cmdstat_(keys|flushdb|flushall):' || true)
+    if [ -n "$forbidden" ]; then
+      log "forbidden Redis commands were sent to cluster node $port: $forbidden"
+      return 1
+    fi
+  done
 }
 
 stop_services() {
