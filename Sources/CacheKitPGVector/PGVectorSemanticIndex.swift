@@ -11,8 +11,11 @@ import ServiceLifecycle
 /// expiry. The entry travels with its vector (`payload`, `CacheEntryCodec` bytes), keyed by the exact key of the
 /// request that produced it, so a match needs no second lookup.
 ///
-/// A search filters on scope and partition in the same statement as the `<=>` ordering; `hnsw.ef_search` is set per
-/// connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then big-endian floats).
+/// A search never leaves its plan to PostgreSQL's statistics: a partition (scope, namespace, version, model) of at most
+/// `dedicatedTableThreshold` records is searched exactly in the shared table, and a larger one moves to a table of its
+/// own with its own HNSW index (see "Partitions with a table of their own" in the source, and the "Scaling" article).
+/// `hnsw.ef_search` is set per connection. Vectors travel as binary parameters (pgvector's wire format: dimension, then
+/// big-endian floats).
 ///
 /// Searches read a streaming replica when the client has one (`PostgresClient.Configuration.readReplica`), and the
 /// primary while the replica lags or fails.
@@ -31,6 +34,9 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     private let growth = LockedState((inserted: 0, rowsAtRefresh: 0))
     /// Inserts per scope since its cap was last checked, and records evicted by the cap since start.
     private let capping = LockedState((sinceCheck: [Digest256: Int](), evicted: 0))
+    /// Partitions with their own table as last read from the registry, and inserts per partition since its rows were
+    /// last counted.
+    let dedicated = LockedState(DedicatedTables())
     public let clock: any CacheClock
     public let table: String
 
@@ -82,6 +88,15 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
                 "ALTER TABLE \(t) ADD COLUMN IF NOT EXISTS inserted_at bigint NOT NULL DEFAULT 0",
                 "CREATE INDEX IF NOT EXISTS \(t)_scope_age ON \(t) (scope_id, inserted_at)",
             ]),
+            // Partitions past `dedicatedTableThreshold` records get a table of their own (a child of this one).
+            .init(name: "\(t)_v3_dedicated", statements: [
+                """
+                CREATE TABLE IF NOT EXISTS \(t)_dedicated (partition bytea PRIMARY KEY, scope_id bytea NOT NULL,
+                  table_name text NOT NULL UNIQUE, created_at bigint NOT NULL)
+                """,
+                // The shared table is only ever searched exactly now; its HNSW index would cost every insert for nothing.
+                "DROP INDEX IF EXISTS \(t)_hnsw",
+            ]),
         ]
     }
 
@@ -107,22 +122,23 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         return .binary(bytes)
     }
 
-    /// The statement a search runs ($1 vector, $2 scope id, $3 partition, $4 now, $5 limit).
-    var searchSQL: String {
-        """
-        SELECT key, payload, 1 - (embedding <=> $1::vector) AS similarity FROM \(self.table)
-        WHERE scope_id = $2 AND partition = $3 AND stale_until > $4::bigint
-        ORDER BY embedding <=> $1::vector LIMIT $5::int
-        """
+    /// The statement a search of `partition` runs, and its name ($1 vector, $2 scope id, $3 partition, $4 now,
+    /// $5 limit).
+    func searchStatement(_ partition: Digest256) async throws -> (name: String, sql: String) {
+        if let child = try await self.dedicatedTable(for: partition) {
+            return ("ck_search_\(child)", self.dedicatedSearchSQL(child))
+        }
+        return ("ck_search_\(self.table)", self.sharedSearchSQL)
     }
 
     public func search(_ query: SemanticQuery) async throws -> [SemanticMatch] {
         let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
         guard query.limit > 0 else { return [] }
         try await self.migrate()
+        let statement = try await self.searchStatement(query.partition.digest)
         // A read: the replica when one is configured and fresh enough (`PostgresClient.Configuration.ReadReplica`).
         let rows = try await self.client.read(
-            "ck_search_\(self.table)", self.searchSQL,
+            statement.name, statement.sql,
             [
                 Self.vectorParameter(vector), PostgresClient.digest(query.partition.scopeID), PostgresClient.digest(query.partition.digest),
                 .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
@@ -130,10 +146,13 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
             scope: query.partition.scopeID
         )
         var matches: [SemanticMatch] = []
+        var seen: Set<Digest256> = []
         for index in rows.rows.indices {
-            guard let keyBytes = rows.rows[index][0], let digest = Digest256(bytes: keyBytes), let payload = rows.rows[index][1],
-                let similarity = rows.float64(index, 2)
+            guard rows.rows[index].count == 4, let keyBytes = rows.rows[index][0], let digest = Digest256(bytes: keyBytes),
+                let partition = rows.rows[index][1], let payload = rows.rows[index][2], let similarity = rows.float64(index, 3)
             else { continue }
+            // Every statement filters on the partition or reads a table holding it alone; checked again here anyway.
+            guard partition == query.partition.digest.bytes, seen.insert(digest).inserted else { continue }
             guard Float(similarity) >= query.minimumSimilarity else { continue }
             let entry: CacheEntry
             do {
@@ -148,10 +167,16 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
 
     public func insert(_ record: SemanticRecord) async throws {
         let vector = try VectorValidation.normalized(record.vector, dimension: self.dimension, backend: self.name)
+        try await self.migrate()
+        let child = try await self.dedicatedTable(for: record.partition.digest)
+        let target = child ?? self.table
+        // One row per key across the shared table and its children: the key's row elsewhere (another partition's,
+        // or a straggler) goes in the same statement.
         _ = try await self.execute(
-            "ck_insert_\(self.table)",
+            "ck_insert_\(target)",
             """
-            INSERT INTO \(self.table) (key, scope_id, partition, embedding, payload, stale_until, tags, inserted_at)
+            WITH elsewhere AS (DELETE FROM \(self.table) WHERE key = $1 AND tableoid <> '\(target)'::regclass)
+            INSERT INTO \(target) (key, scope_id, partition, embedding, payload, stale_until, tags, inserted_at)
             VALUES ($1, $2, $3, $4::vector, $5, $6::bigint, ARRAY(SELECT jsonb_array_elements_text($7::jsonb)), $8::bigint)
             ON CONFLICT (key) DO UPDATE SET scope_id = EXCLUDED.scope_id, partition = EXCLUDED.partition,
               embedding = EXCLUDED.embedding, payload = EXCLUDED.payload, stale_until = EXCLUDED.stale_until, tags = EXCLUDED.tags,
@@ -168,6 +193,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         // Read-your-writes: this scope's searches read the primary until the replica has the record.
         self.client.replicaRoute?.fence(scope: record.partition.scopeID)
         try await self.capIfDue(record.partition.scopeID)
+        if child == nil { try await self.promoteIfDue(record.partition.digest, scope: record.partition.scopeID) }
     }
 
     /// Records deleted by the per-scope cap since this index was made.
@@ -218,10 +244,11 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     public func explainSearch(_ query: SemanticQuery) async throws -> String {
         try await self.migrate()
         let vector = try VectorValidation.normalized(query.vector, dimension: self.dimension, backend: self.name)
+        let statement = try await self.searchStatement(query.partition.digest)
         let rows = try await self.client.pool.withConnection { connection in
             // A plan only: parameters are bound exactly as in `search`.
             try connection.execute(
-                "ck_explain_\(self.table)", "EXPLAIN " + self.searchSQL,
+                "ck_explain_\(statement.name)", "EXPLAIN " + statement.sql,
                 [
                     Self.vectorParameter(vector), PostgresClient.digest(query.partition.scopeID), PostgresClient.digest(query.partition.digest),
                     .text(String(self.clock.now().millisecondsSinceEpoch)), .text(String(query.limit)),
@@ -248,7 +275,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         let estimate = try await self.client.pool.withConnection { connection in
             // The table name is CacheKit's own identifier (validated prefix + dimension), never user data.
             _ = try connection.simple("ANALYZE \(self.table)")
-            return try connection.simple("SELECT reltuples::bigint FROM pg_class WHERE oid = '\(self.table)'::regclass").rows
+            return try connection.simple("SELECT reltuples::bigint::text FROM pg_class WHERE oid = '\(self.table)'::regclass").rows
         }
         let rowsNow = estimate.first?.first.flatMap { $0 }.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? (rows + inserted)
         self.growth.withLock { $0 = (inserted: $0.inserted - inserted, rowsAtRefresh: max(0, rowsNow)) }
@@ -261,6 +288,11 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         try await self.client.maintain {
             try await self.purgeExpired()
             do {
+                try await self.sweepPartitions()
+            } catch {
+                self.client.logger.warning("moving large semantic partitions to their own tables failed", metadata: ["error": "\(error)"])
+            }
+            do {
                 try await self.refreshStatisticsIfGrown()
             } catch {
                 self.client.logger.debug("refreshing planner statistics failed", metadata: ["error": "\(error)"])
@@ -268,6 +300,13 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         }
     }
 
+}
+
+/// What an index knows of the partitions with their own table.
+struct DedicatedTables {
+    var tables: [Digest256: String] = [:]
+    var readAt: ContinuousClock.Instant?
+    var insertsSinceCount: [Digest256: Int] = [:]
 }
 
 extension SemanticLayer {

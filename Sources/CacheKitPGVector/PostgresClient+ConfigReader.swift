@@ -20,6 +20,7 @@ extension PostgresClient.Configuration {
     ///   `reconnectBackoffMaximumSeconds` (double > 0, default `0.5`)
     /// - `name` (string, default `postgres`)
     /// - `maximumRecordsPerScope` (int, 0 ... 1,000,000,000, default `100000`; `0`: no cap)
+    /// - `dedicatedTableThreshold` (int, 10 ... 10,000,000, default `1000`)
     /// - `replica.url` (string, secret, default: none): a streaming replica for semantic searches;
     ///   `replica.maximumLagSeconds` (double > 0, default `1`)
     ///
@@ -48,6 +49,8 @@ extension PostgresClient.Configuration {
             ),
             name: config.cacheKitString("name") ?? defaults.name
         )
+        self.dedicatedTableThreshold = try config.cacheKitInt(
+            "dedicatedTableThreshold", default: defaults.dedicatedTableThreshold, in: 10...10_000_000)
         let cap = try config.cacheKitInt("maximumRecordsPerScope", default: defaults.maximumRecordsPerScope ?? 0, in: 0...1_000_000_000)
         self.maximumRecordsPerScope = cap == 0 ? nil : cap
         if let replica = config.cacheKitString("replica.url", secret: true) {

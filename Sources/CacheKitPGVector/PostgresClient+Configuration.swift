@@ -36,6 +36,11 @@ extension PostgresClient {
         /// hundredth of the cap's inserts into a scope by one instance, so a scope may exceed it by about 1 % per
         /// writing instance between checks. Default 100,000 (the memory index's bound); `nil`: no cap.
         public var maximumRecordsPerScope: Int? = 100_000
+        /// Records of one partition (scope, namespace, version, embedding model) past which it moves to a table of its
+        /// own, with its own HNSW index; smaller partitions share the vector table and are searched exactly. Keeps
+        /// searches right and fast whatever the planner's statistics: see `PGVectorSemanticIndex`. Default 1,000
+        /// (an exact search of 1,000 rows of 384 dimensions takes about 1.5 ms).
+        public var dedicatedTableThreshold: Int = 1_000
         /// A streaming replica that semantic searches read from, to take reads off the primary. Default `nil`: every
         /// statement goes to the primary.
         public var readReplica: ReadReplica? = nil

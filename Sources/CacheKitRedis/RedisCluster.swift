@@ -341,20 +341,29 @@ final class RedisCluster: Sendable {
                 }
             }
             asking = [:]
-            let replicaCounts = Dictionary(map.shards.map { ($0.primary, $0.replicas.count) }, uniquingKeysWith: max)
-            let outcomes = await withTaskGroup(of: (indices: [Int], result: Result<[RedisValue], any Error>).self) { group in
-                for (target, indices) in groups {
-                    let wait = waitForReplicas && !target.readOnly ? replicaCounts[target.endpoint] ?? 0 : 0
-                    let batch = indices.map { commands[$0].arguments }
-                    group.addTask { (indices, await self.send(batch, to: target, asking: false, waitForReplicas: wait)) }
+            let replicaCounts = waitForReplicas ? Dictionary(map.shards.map { ($0.primary, $0.replicas.count) }, uniquingKeysWith: max) : [:]
+            let outcomes: [(indices: [Int], result: Result<[RedisValue], any Error>)]
+            if askingGroups.isEmpty, groups.count == 1, let (target, indices) = groups.first {
+                // One node (a single key, or keys of one shard): no child task.
+                let wait = waitForReplicas && !target.readOnly ? replicaCounts[target.endpoint] ?? 0 : 0
+                outcomes = [(indices, await self.send(indices.map { commands[$0].arguments }, to: target, asking: false, waitForReplicas: wait))]
+            } else {
+                outcomes = await withTaskGroup(of: (indices: [Int], result: Result<[RedisValue], any Error>).self) { group in
+                    for (target, indices) in groups {
+                        let wait = waitForReplicas && !target.readOnly ? replicaCounts[target.endpoint] ?? 0 : 0
+                        let batch = indices.map { commands[$0].arguments }
+                        group.addTask { (indices, await self.send(batch, to: target, asking: false, waitForReplicas: wait)) }
+                    }
+                    for (endpoint, indices) in askingGroups {
+                        let batch = indices.map { commands[$0].arguments }
+                        group.addTask {
+                            (indices, await self.send(batch, to: Target(endpoint: endpoint, readOnly: false), asking: true, waitForReplicas: 0))
+                        }
+                    }
+                    var outcomes: [(indices: [Int], result: Result<[RedisValue], any Error>)] = []
+                    for await outcome in group { outcomes.append(outcome) }
+                    return outcomes
                 }
-                for (endpoint, indices) in askingGroups {
-                    let batch = indices.map { commands[$0].arguments }
-                    group.addTask { (indices, await self.send(batch, to: Target(endpoint: endpoint, readOnly: false), asking: true, waitForReplicas: 0)) }
-                }
-                var outcomes: [(indices: [Int], result: Result<[RedisValue], any Error>)] = []
-                for await outcome in group { outcomes.append(outcome) }
-                return outcomes
             }
             for outcome in outcomes {
                 switch outcome.result {

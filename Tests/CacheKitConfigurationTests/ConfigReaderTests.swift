@@ -78,6 +78,17 @@ struct ConfigReaderTests {
         #expect(openAI.baseURL == "http://127.0.0.1:8080/v1" && openAI.apiKey == "sk-test-123" && openAI.requestTimeout == .milliseconds(7500))
     }
 
+    @Test func aClusterURLAndItsSettings() throws {
+        let redis = try RedisClient.Configuration(
+            config: reader(["URL": "redis+cluster://10.0.0.1:7000,10.0.0.2:7001", "CLUSTER_READ_FROM_REPLICAS": "true", "CLUSTER_MAXIMUM_REDIRECTS": "3"]))
+        #expect(redis.endpoint == .tcp(host: "10.0.0.1", port: 7000) && redis.cluster?.seeds == [.tcp(host: "10.0.0.2", port: 7001)])
+        #expect(redis.cluster?.readFromReplicas == true && redis.cluster?.maximumRedirects == 3)
+        expectInvalid("cluster.maximumRedirects") {
+            _ = try RedisClient.Configuration(config: reader(["URL": "redis+cluster://h:1", "CLUSTER_MAXIMUM_REDIRECTS": "0"]))
+        }
+        #expect(try RedisClient.Configuration(config: reader(["URL": "redis://h:1"])).cluster == nil)
+    }
+
     @Test func malformedOrOutOfRangeValuesAreErrorsNamingTheKey() {
         expectInvalid("poolSize") { _ = try RedisClient.Configuration(config: reader(["POOL_SIZE": "eight"])) }
         expectInvalid("poolSize") { _ = try RedisClient.Configuration(config: reader(["POOL_SIZE": "0"])) }

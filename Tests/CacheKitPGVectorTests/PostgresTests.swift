@@ -1,6 +1,6 @@
 import CacheKit
 import CacheKitMemory
-import CacheKitPGVector
+@testable import CacheKitPGVector
 import CacheKitTesting
 import Foundation
 import Testing
@@ -106,7 +106,7 @@ struct PostgresIntegrationTests {
         #expect(upstream.calls == 3)
     }
 
-    @Test func searchesUseTheHNSWIndex() async throws {
+    @Test func searchesUseThePartitionsOwnHNSWIndexOrAnExactSort() async throws {
         let configuration = try PostgresTestServer.configuration(prefix: "ckexplain")
         let index = PGVectorSemanticIndex(configuration: configuration, dimension: 384)
         let scope = CacheScope(tenant: "explain")
@@ -120,13 +120,19 @@ struct PostgresIntegrationTests {
             let key = CacheKey(digest: Digest256(hashing: Array("e\(i)".utf8)), scopeID: scope.id)
             try await index.insert(SemanticRecord(key: key, partition: partition, vector: v, entry: CacheEntry(value: [1], createdAt: now, expiresAt: now + .seconds(600))))
         }
-        // The index's own refresh (run() does it every purge interval) brings the planner's estimates up to date;
-        // with the estimates of an empty table, PostgreSQL sorted the whole partition exactly instead.
         #expect(try await index.refreshStatisticsIfGrown(), "1,500 inserts into an empty table should trigger a refresh")
         #expect(try await !index.refreshStatisticsIfGrown(), "no growth since: no second ANALYZE")
+        // Past 1,000 records the partition has its own table, searched by its own HNSW index whatever the statistics.
+        let child = index.dedicatedTableName(partition.digest)
         let plan = try await index.explainSearch(SemanticQuery(vector: [Float](repeating: 0.05, count: 384), partition: partition, minimumSimilarity: 0, limit: 1))
         print("search plan:\n\(plan)")
-        #expect(plan.contains("ckexplain_vectors_384_hnsw"), "the search did not use the HNSW index:\n\(plan)")
+        #expect(plan.contains("\(child)_hnsw"), "the search did not use the partition's HNSW index:\n\(plan)")
+        #expect(try await index.search(SemanticQuery(vector: [Float](repeating: 0.05, count: 384), partition: partition, minimumSimilarity: -1, limit: 3)).count == 3)
+        // A small partition is sorted exactly (through the partition index, or a scan of a small shared table), never
+        // through an HNSW index.
+        let small = SemanticPartition(digest: Digest256(hashing: [8]), scopeID: scope.id)
+        let smallPlan = try await index.explainSearch(SemanticQuery(vector: [Float](repeating: 0.05, count: 384), partition: small, minimumSimilarity: 0, limit: 1))
+        #expect(!smallPlan.contains("hnsw") && smallPlan.contains("Sort"), "\(smallPlan)")
     }
 
     /// A scope keeps at most `maximumRecordsPerScope` records: the oldest-inserted go first, counted; another scope
