@@ -19,8 +19,8 @@ import Logging
 ///
 /// Because children inherit from the shared table, every removal (key, tag, scope, content), the purge and the
 /// per-scope cap, which address the shared table, reach them with no change. A record written to the shared table by
-/// an instance that has not yet seen the move is still found (a search of a moved partition also searches its rows
-/// left in the shared table) and is moved by the next sweep in `run()`.
+/// an instance that had not yet seen the move (for at most a second) is removed like any other, and moved to the
+/// partition's table by the next sweep in `run()`; until then it is not found (a miss, never a wrong answer).
 extension PGVectorSemanticIndex {
     /// The registry of partitions with their own table.
     var registryTable: String { "\(self.table)_dedicated" }
@@ -74,18 +74,14 @@ extension PGVectorSemanticIndex {
         """
     }
 
-    /// The search of a partition with its own table: its HNSW index, plus any of its rows still in the shared table.
+    /// The search of a partition with its own table: its HNSW index alone. (Rows of the partition that an instance
+    /// wrote to the shared table before it saw the move are not searched until the sweep moves them: a search of the
+    /// shared table right after a move would walk the moved rows' dead index entries until vacuum, 5–100 ms measured.)
     func dedicatedSearchSQL(_ child: String) -> String {
         """
-        WITH own AS MATERIALIZED (
-          SELECT key, partition, payload, embedding FROM ONLY \(self.table)
-          WHERE scope_id = $2 AND partition = $3 AND stale_until > $4::bigint),
-        near AS (
-          (SELECT key, partition, payload, embedding <=> $1::vector AS distance FROM ONLY \(child)
-           WHERE stale_until > $4::bigint ORDER BY embedding <=> $1::vector LIMIT $5::int)
-          UNION ALL
-          (SELECT key, partition, payload, embedding <=> $1::vector FROM own))
-        SELECT key, partition, payload, 1 - distance AS similarity FROM near ORDER BY distance LIMIT $5::int
+        SELECT key, partition, payload, 1 - (embedding <=> $1::vector) AS similarity FROM ONLY \(child)
+        WHERE stale_until > $4::bigint AND partition = $3 AND scope_id = $2
+        ORDER BY embedding <=> $1::vector LIMIT $5::int
         """
     }
 
@@ -114,47 +110,9 @@ extension PGVectorSemanticIndex {
         let table = self.table
         let registry = self.registryTable
         let configuration = self.configuration
-        let lockKey = partition.bytes.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) }
         let moved = try await self.client.pool.withConnection { connection -> Int in
-            _ = try connection.simple("BEGIN")
-            do {
-                _ = try connection.execute("ck_lock", "SELECT pg_advisory_xact_lock($1::bigint)", [.text(String(lockKey))])
-                let existing = try connection.execute(
-                    "ck_registry_get_\(table)", "SELECT 1 FROM \(registry) WHERE partition = $1 OR table_name = $2",
-                    [PostgresClient.digest(partition), .text(child)])
-                guard existing.rows.isEmpty else {
-                    _ = try connection.simple("COMMIT")
-                    return -1
-                }
-                // Moving a large partition and building its index takes longer than one search may: this
-                // transaction alone gets ten minutes.
-                _ = try connection.simple("SET LOCAL statement_timeout = '10min'")
-                // Identifiers are CacheKit's own (the table name and hex digits); values are bound parameters.
-                _ = try connection.simple("CREATE TABLE \(child) (PRIMARY KEY (key)) INHERITS (\(table))")
-                let moved = try connection.execute(
-                    "ck_move_\(child)",
-                    """
-                    WITH moved AS (DELETE FROM ONLY \(table) WHERE scope_id = $1 AND partition = $2 RETURNING *)
-                    INSERT INTO \(child) SELECT * FROM moved ON CONFLICT (key) DO NOTHING
-                    """,
-                    [PostgresClient.digest(scope), PostgresClient.digest(partition)]
-                ).affected
-                // Built after the rows are in: one bulk build instead of an insert per row.
-                _ = try connection.simple(
-                    "CREATE INDEX \(child)_hnsw ON \(child) USING hnsw (embedding vector_cosine_ops) WITH (m = \(configuration.hnswM), ef_construction = \(configuration.hnswEfConstruction))"
-                )
-                _ = try connection.simple("CREATE INDEX \(child)_tags ON \(child) USING gin (tags)")
-                _ = try connection.simple("CREATE INDEX \(child)_stale ON \(child) (stale_until)")
-                _ = try connection.simple("CREATE INDEX \(child)_scope_age ON \(child) (scope_id, inserted_at)")
-                _ = try connection.execute(
-                    "ck_registry_add_\(table)", "INSERT INTO \(registry) (partition, scope_id, table_name, created_at) VALUES ($1, $2, $3, $4::bigint)",
-                    [PostgresClient.digest(partition), PostgresClient.digest(scope), .text(child), .text(String(SystemCacheClock().now().millisecondsSinceEpoch))])
-                _ = try connection.simple("COMMIT")
-                _ = try connection.simple("ANALYZE \(child)")
-                return moved
-            } catch {
-                _ = try? connection.simple("ROLLBACK")
-                throw error
+            try connection.withReplyTimeout(.seconds(610)) {
+                try Self.move(partition, scope: scope, to: child, table: table, registry: registry, configuration: configuration, on: connection)
             }
         }
         guard moved >= 0 else { return }
@@ -163,15 +121,85 @@ extension PGVectorSemanticIndex {
         self.client.logger.info("a semantic partition moved to its own table", metadata: ["table": "\(child)", "records": "\(moved)"])
     }
 
+    /// The move itself, on one connection: the rows, the new table's indexes and the registry row in one transaction;
+    /// -1 when there was nothing to do.
+    private static func move(
+        _ partition: Digest256, scope: Digest256, to child: String, table: String, registry: String,
+        configuration: PostgresClient.Configuration, on connection: PostgresConnection
+    ) throws -> Int {
+        let lockKey = partition.bytes.prefix(8).reduce(Int64(0)) { ($0 << 8) | Int64($1) }
+        _ = try connection.simple("BEGIN")
+        do {
+            _ = try connection.execute("ck_lock", "SELECT pg_advisory_xact_lock($1::bigint)", [.text(String(lockKey))])
+            let existing = try connection.execute(
+                "ck_registry_get_\(table)", "SELECT 1 FROM \(registry) WHERE partition = $1 OR table_name = $2",
+                [PostgresClient.digest(partition), .text(child)])
+            guard existing.rows.isEmpty else {
+                _ = try connection.simple("COMMIT")
+                return -1
+            }
+            // Moving a large partition and building its index takes longer than a search may: this transaction alone
+            // gets ten minutes (and the client waits as long).
+            _ = try connection.simple("SET LOCAL statement_timeout = '10min'")
+            // Identifiers are CacheKit's own (the table name and hex digits); values are bound parameters.
+            _ = try connection.simple("CREATE TABLE \(child) (PRIMARY KEY (key)) INHERITS (\(table))")
+            let moved = try connection.execute(
+                "ck_move_\(child)",
+                """
+                WITH moved AS (DELETE FROM ONLY \(table) WHERE scope_id = $1 AND partition = $2 RETURNING *)
+                INSERT INTO \(child) SELECT * FROM moved ON CONFLICT (key) DO NOTHING
+                """,
+                [PostgresClient.digest(scope), PostgresClient.digest(partition)]
+            ).affected
+            // Built after the rows are in: one bulk build instead of an insert per row.
+            _ = try connection.simple(
+                """
+                CREATE INDEX \(child)_hnsw ON \(child) USING hnsw (embedding vector_cosine_ops)
+                  WITH (m = \(configuration.hnswM), ef_construction = \(configuration.hnswEfConstruction))
+                """)
+            _ = try connection.simple("CREATE INDEX \(child)_tags ON \(child) USING gin (tags)")
+            _ = try connection.simple("CREATE INDEX \(child)_stale ON \(child) (stale_until)")
+            _ = try connection.simple("CREATE INDEX \(child)_scope_age ON \(child) (scope_id, inserted_at)")
+            _ = try connection.execute(
+                "ck_registry_add_\(table)",
+                "INSERT INTO \(registry) (partition, scope_id, table_name, created_at) VALUES ($1, $2, $3, $4::bigint)",
+                [
+                    PostgresClient.digest(partition), PostgresClient.digest(scope), .text(child),
+                    .text(String(SystemCacheClock().now().millisecondsSinceEpoch)),
+                ])
+            _ = try connection.simple("COMMIT")
+            _ = try connection.simple("ANALYZE \(child)")
+            return moved
+        } catch {
+            _ = try? connection.simple("ROLLBACK")
+            throw error
+        }
+    }
+
     /// Moves partitions that reached the threshold in the shared table (written before this version, or by instances
-    /// that had not seen a move) and rows of moved partitions still there. For `run()`.
+    /// that had not seen a move) and rows of moved partitions still there. `run()` calls it at start and every ten
+    /// minutes; the scan of the shared table may take longer than a search, so it gets ten minutes.
     func sweepPartitions() async throws {
         try await self.migrate()
+        let table = self.table
         let threshold = self.configuration.dedicatedTableThreshold
-        let large = try await self.execute(
-            "ck_large_\(self.table)",
-            "SELECT scope_id, partition FROM ONLY \(self.table) GROUP BY scope_id, partition HAVING count(*) >= $1::bigint",
-            [.text(String(threshold))])
+        let large = try await self.client.pool.withConnection { connection in
+            try connection.withReplyTimeout(.seconds(610)) { () throws -> PostgresRows in
+                _ = try connection.simple("BEGIN")
+                do {
+                    _ = try connection.simple("SET LOCAL statement_timeout = '10min'")
+                    let rows = try connection.execute(
+                        "ck_large_\(table)",
+                        "SELECT scope_id, partition FROM ONLY \(table) GROUP BY scope_id, partition HAVING count(*) >= $1::bigint",
+                        [.text(String(threshold))])
+                    _ = try connection.simple("COMMIT")
+                    return rows
+                } catch {
+                    _ = try? connection.simple("ROLLBACK")
+                    throw error
+                }
+            }
+        }
         for row in large.rows {
             guard row.count == 2, let scopeBytes = row[0], let partitionBytes = row[1], let scope = Digest256(bytes: scopeBytes),
                 let partition = Digest256(bytes: partitionBytes)
@@ -182,10 +210,16 @@ extension PGVectorSemanticIndex {
             _ = try await self.execute(
                 "ck_straggle_\(child)",
                 """
-                WITH moved AS (DELETE FROM ONLY \(self.table) WHERE partition = $1 RETURNING *)
+                WITH moved AS (DELETE FROM ONLY \(table) WHERE partition = $1 RETURNING *)
                 INSERT INTO \(child) SELECT * FROM moved ON CONFLICT (key) DO NOTHING
                 """,
                 [PostgresClient.digest(partition)])
         }
+        self.dedicated.withLock { $0.sweptAt = .now }
+    }
+
+    /// Whether the sweep is due: never run by this index, or ten minutes ago.
+    var sweepIsDue: Bool {
+        self.dedicated.withLock { state in state.sweptAt.map { ContinuousClock.now - $0 >= .seconds(600) } ?? true }
     }
 }

@@ -262,11 +262,9 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
     /// Refreshes the planner's statistics of the table (`ANALYZE`) once this instance has inserted at least 1,000
     /// rows and a tenth of the table since the last refresh; returns whether it ran.
     ///
-    /// Why: a search filters on scope and partition and orders by distance, and PostgreSQL chooses between the HNSW
-    /// index (fast on a large partition) and the partition index with an exact sort (fast and exact on a small one)
-    /// from its row estimates. Right after a bulk load those estimates are stale until autovacuum analyzes the
-    /// table, and the planner sorted a 10,000-row partition exactly: 13.7 ms instead of 2.0 ms by HNSW (measured
-    /// with EXPLAIN ANALYZE). `run()` calls this every `purgeInterval`; call it yourself after a bulk warm-up.
+    /// Searches no longer depend on these statistics (a partition is sorted exactly or searched in its own table,
+    /// whatever the estimates); removals by tag and scope and the purge still plan from them. `run()` calls this every
+    /// `purgeInterval`; call it yourself after a bulk warm-up.
     @discardableResult
     public func refreshStatisticsIfGrown(force: Bool = false) async throws -> Bool {
         let (inserted, rows) = self.growth.withLock { ($0.inserted, $0.rowsAtRefresh) }
@@ -282,13 +280,14 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         return true
     }
 
-    /// Purges expired rows and refreshes planner statistics after growth every `purgeInterval`, and checks the
-    /// pool's connections, until graceful shutdown.
+    /// Purges expired rows and refreshes planner statistics after growth every `purgeInterval`, moves partitions that
+    /// grew past `dedicatedTableThreshold` to their own tables (at the first purge, then every ten minutes), and checks
+    /// the pool's connections, until graceful shutdown.
     public func run() async throws {
         try await self.client.maintain {
             try await self.purgeExpired()
             do {
-                try await self.sweepPartitions()
+                if self.sweepIsDue { try await self.sweepPartitions() }
             } catch {
                 self.client.logger.warning("moving large semantic partitions to their own tables failed", metadata: ["error": "\(error)"])
             }
@@ -307,6 +306,7 @@ struct DedicatedTables {
     var tables: [Digest256: String] = [:]
     var readAt: ContinuousClock.Instant?
     var insertsSinceCount: [Digest256: Int] = [:]
+    var sweptAt: ContinuousClock.Instant?
 }
 
 extension SemanticLayer {

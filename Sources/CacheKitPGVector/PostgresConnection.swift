@@ -37,8 +37,18 @@ final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private let socketState = LockedState<Int32?>(nil)
     let backend: String
     /// Client-side bound of one statement: the server's `statement_timeout` plus a second, so a server that stopped
-    /// answering (frozen, or its postmaster gone) cannot block a pool thread forever.
-    let replyTimeout: Duration
+    /// answering (frozen, or its postmaster gone) cannot block a pool thread forever. Raised only inside
+    /// `withReplyTimeout` (by the thread holding the lease).
+    private(set) var replyTimeout: Duration
+
+    /// Runs `body` with a longer client-side bound (for maintenance whose server-side `SET LOCAL statement_timeout`
+    /// is longer too), then restores the usual one.
+    func withReplyTimeout<T>(_ timeout: Duration, _ body: () throws -> T) rethrows -> T {
+        let usual = self.replyTimeout
+        self.replyTimeout = timeout
+        defer { self.replyTimeout = usual }
+        return try body()
+    }
 
     /// Connects and applies session settings. Blocks: call on a pool thread.
     init(_ configuration: PostgresClient.Configuration) throws(CacheError) {
