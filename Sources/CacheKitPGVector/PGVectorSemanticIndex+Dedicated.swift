@@ -176,10 +176,12 @@ extension PGVectorSemanticIndex {
         }
     }
 
-    /// Moves partitions that reached the threshold in the shared table (written before this version, or by instances
-    /// that had not seen a move) and rows of moved partitions still there. `run()` calls it at start and every ten
-    /// minutes; the scan of the shared table may take longer than a search, so it gets ten minutes.
-    func sweepPartitions() async throws {
+    /// Moves partitions that reached `dedicatedTableThreshold` records in the shared table (written before this
+    /// version, bulk-loaded, or written by instances that had not seen a move) to tables of their own, and rows of
+    /// moved partitions left in the shared table to their partition's table. `run()` calls it at start and every ten
+    /// minutes; call it yourself after a bulk import. The scan of the shared table and each move may take longer
+    /// than a search, so each gets up to ten minutes.
+    public func moveLargePartitions() async throws {
         try await self.migrate()
         let table = self.table
         let threshold = self.configuration.dedicatedTableThreshold

@@ -287,7 +287,7 @@ public final class PGVectorSemanticIndex: SemanticIndex, PostgresTableStore {
         try await self.client.maintain {
             try await self.purgeExpired()
             do {
-                if self.sweepIsDue { try await self.sweepPartitions() }
+                if self.sweepIsDue { try await self.moveLargePartitions() }
             } catch {
                 self.client.logger.warning("moving large semantic partitions to their own tables failed", metadata: ["error": "\(error)"])
             }

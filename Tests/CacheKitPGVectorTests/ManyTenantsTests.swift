@@ -169,7 +169,7 @@ struct ManyTenantsTests {
             loading.poolSize = 8
             loading.dedicatedTableThreshold = 10_000_000
             try await self.load(PGVectorSemanticIndex(configuration: loading, dimension: Self.dimension), tenants)
-            try await index.sweepPartitions()
+            try await index.moveLargePartitions()
         } else {
             try await self.load(index, tenants)
         }
@@ -249,7 +249,7 @@ struct ManyTenantsTests {
             "INSERT INTO \(index.table) SELECT * FROM \(child) WHERE key = $1",
             [PostgresClient.digest(record(0, tenant, partition).key.digest)])
         _ = try await index.client.execute("ck_t_straggler_del", "DELETE FROM ONLY \(child) WHERE key = $1", [PostgresClient.digest(record(0, tenant, partition).key.digest)])
-        try await index.sweepPartitions()
+        try await index.moveLargePartitions()
         let straggling = try await index.client.execute("ck_t_shared", "SELECT count(*)::text FROM ONLY \(index.table) WHERE partition = $1", [PostgresClient.digest(partition.digest)])
         #expect(straggling.rows.first?.first.flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } == "0", "the sweep left the straggler")
         #expect(try await index.search(SemanticQuery(vector: vector(0), partition: partition, minimumSimilarity: 0.99, limit: 1)).first?.key == record(0, tenant, partition).key)

@@ -42,6 +42,15 @@ if arguments.count >= 4, arguments[2] == "--pgvector-prepare" {
     try await Task.detached { try await pgvectorPrepare(url: arguments[3]) }.value
     exit(0)
 }
+if arguments.count >= 4, arguments[2] == "--pgvector-move" {
+    // Moves the bulk-loaded partition to its own table (where its HNSW index is built); prints the seconds taken.
+    try await Task.detached {
+        let start = ContinuousClock.now
+        try await benchIndex(arguments[3]).moveLargePartitions()
+        print((ContinuousClock.now - start).seconds)
+    }.value
+    exit(0)
+}
 if arguments.count >= 5, arguments[2] == "--pgvector-search" {
     try await Task.detached { try await pgvectorSearch(url: arguments[3], queriesFile: arguments[4]) }.value
     exit(0)
