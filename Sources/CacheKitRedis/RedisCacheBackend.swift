@@ -61,19 +61,26 @@ public final class RedisCacheBackend: CacheBackend {
         return bytes
     }
 
-    /// `<prefix>:t:<SHA-256 of the tag, 64 hex>`; on a cluster the hex is in braces (a hash tag).
+    /// `<prefix>:t:<SHA-256 of the tag, 64 hex>`; on a cluster the hex is in braces (a hash tag). One allocation: it
+    /// is on every tagged write.
     func tagKey(_ tag: String) -> [UInt8] {
-        self.tagKeys(tag).tag
+        var bytes = self.tagPrefix
+        self.appendTagHex(tag, to: &bytes)
+        return bytes
     }
 
     /// The tag's set and its claim (same slot on a cluster).
     func tagKeys(_ tag: String) -> (tag: [UInt8], claim: [UInt8]) {
         var hex: [UInt8] = []
-        let clustered = self.client.cluster != nil
-        if clustered { hex.append(UInt8(ascii: "{")) }
-        Digest256(hashing: Array(tag.utf8)).appendHex(to: &hex)
-        if clustered { hex.append(UInt8(ascii: "}")) }
+        self.appendTagHex(tag, to: &hex)
         return (self.tagPrefix + hex, self.claimPrefix + hex)
+    }
+
+    private func appendTagHex(_ tag: String, to bytes: inout [UInt8]) {
+        let clustered = self.client.cluster != nil
+        if clustered { bytes.append(UInt8(ascii: "{")) }
+        Digest256(hashing: Array(tag.utf8)).appendHex(to: &bytes)
+        if clustered { bytes.append(UInt8(ascii: "}")) }
     }
 
     /// The `SCAN MATCH` pattern of a scope's entries, with glob characters of the prefix escaped.

@@ -219,9 +219,6 @@ final class RedisCluster: Sendable {
         return try await self.refresh(force: true)
     }
 
-    /// The map as known now (nil before the first read).
-    var knownMap: RedisClusterMap? { self.state.withLock { $0.map } }
-
     /// Re-reads the map. One read at a time: callers arriving meanwhile share it; without `force`, a map read less
     /// than 100 ms ago is kept.
     @discardableResult
