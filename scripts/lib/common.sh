@@ -268,13 +268,13 @@ start_redis_cluster() {
     || { log "redis-cli --cluster create failed"; cat "$dir/create.log" >&2; exit 1; }
   # Ready when the state is ok and every node sees three replicas (they attach a moment after the slots).
   for _ in $(seq 1 150); do
-    redis-cli -p "$REDIS_CLUSTER_PORT" cluster info 2>/dev/null | grep -q "cluster_state:ok" \
+    grep -q "cluster_state:ok" <<<"$(redis-cli -p "$REDIS_CLUSTER_PORT" cluster info 2>/dev/null)" \
       && [ "$(redis-cli -p "$REDIS_CLUSTER_PORT" cluster nodes | grep -c ' slave ')" = 3 ] \
       && [ "$(for port in $(seq "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 5))); do
         redis-cli -p "$port" info replication; done | grep -c 'master_link_status:up')" = 3 ] && break
     sleep 0.1
   done
-  redis-cli -p "$REDIS_CLUSTER_PORT" cluster info | grep -q "cluster_state:ok" \
+  grep -q "cluster_state:ok" <<<"$(redis-cli -p "$REDIS_CLUSTER_PORT" cluster info)" \
     || { log "the Redis Cluster did not reach cluster_state:ok"; cat "$dir/create.log" >&2; exit 1; }
   export CACHEKIT_REDIS_CLUSTER_URL="redis+cluster://127.0.0.1:$REDIS_CLUSTER_PORT,127.0.0.1:$((REDIS_CLUSTER_PORT + 1)),127.0.0.1:$((REDIS_CLUSTER_PORT + 2))"
   log "Redis Cluster (3 primaries + 3 replicas) on 127.0.0.1:$REDIS_CLUSTER_PORT-$((REDIS_CLUSTER_PORT + 5)) in $((SECONDS - started)) s"
@@ -411,8 +411,11 @@ check_hummingbird_example() {
   start_app
   expect_cache MISS
   expect_cache HIT-L1
-  curl -sf "http://127.0.0.1:$port/metrics" | grep -q '^cachekit_' || { log "  /metrics has no cachekit_ series"; kill "$pid"; exit 1; }
-  log "  /metrics has $(curl -sf "http://127.0.0.1:$port/metrics" | grep -c '^cachekit_') cachekit_ samples"
+  # Read the whole page before matching: `curl | grep -q` under pipefail fails whenever grep exits before curl
+  # has written everything (curl gets SIGPIPE, exit 23), which grew likelier as /metrics grew.
+  body=$(curl -sf "http://127.0.0.1:$port/metrics") || { log "  GET /metrics failed"; kill "$pid"; exit 1; }
+  grep -q '^cachekit_' <<<"$body" || { log "  /metrics has no cachekit_ series"; kill "$pid"; exit 1; }
+  log "  /metrics has $(grep -c "^cachekit_" <<<"$body") cachekit_ samples"
   # Graceful shutdown lets an in-flight request finish: a new question (300 ms upstream) is under way when SIGTERM
   # arrives, and still gets its answer; then the app exits 0.
   curl -sf -X POST "http://127.0.0.1:$port/ask" -H 'content-type: application/json' -d '{"question":"in flight at shutdown"}' \
