@@ -34,6 +34,7 @@ public enum StatisticsJSON {
                 "lookups": .number(Double(semantic.lookups)), "hits": .number(Double(semantic.hits)), "misses": .number(Double(semantic.misses)),
                 "errors": .number(Double(semantic.errors)), "near_misses": .number(Double(semantic.nearMisses)),
                 "ambiguous": .number(Double(semantic.ambiguous)),
+                "guarded": .object(semantic.guarded.mapValues { .number(Double($0)) }),
                 "latency": latency(semantic.latency), "embedding_latency": latency(semantic.embeddingLatency),
             ]
         }

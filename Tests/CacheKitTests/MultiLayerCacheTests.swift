@@ -565,6 +565,24 @@ struct MultiLayerCacheTests {
         #expect(SemanticRerank.numbers("2 units of product 123, v2.5") == ["2", "123", "5"])
     }
 
+    /// Close embeddings, opposite operations: the guard makes the lookup a miss, counts the refusal per guard, and a
+    /// candidate the guards let through is still served.
+    @Test(arguments: [true, false])
+    func anOppositeOperationIsNeverASemanticHit(guarded: Bool) async throws {
+        var layer = self.semanticLayer(threshold: 0.5)
+        layer.guards = guarded ? .all : .none
+        let cache = try self.makeCache(layers: [InMemoryCacheBackend(clock: self.clock)], semantic: layer)
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: self.request("how do I enable dark mode on my phone"), upstream: upstream)
+        let opposite = try await cache.completion(for: self.request("how do I disable dark mode on my phone"), upstream: upstream)
+        #expect(opposite.outcome.source == (guarded ? .miss : .semanticHit))
+        #expect(cache.statistics().semantic?.guarded == (guarded ? ["opposites": 1] : [:]))
+        // Both answers are now stored (or only the first, unguarded); a paraphrase of the first is served the first.
+        let paraphrase = try await cache.completion(for: self.request("how can I enable dark mode on my phone"), upstream: upstream)
+        #expect(paraphrase.outcome.source == .semanticHit)
+        #expect(paraphrase.response.text == "answer to: how do I enable dark mode on my phone")
+    }
+
     @Test func rerankingWordsAndScores() {
         #expect(SemanticRerank.words("How do I reset MY password?! Reset, réinitialiser 2FA") == ["i", "reset", "my", "password", "réinitialiser", "2fa"])
         #expect(SemanticRerank.overlap([], []) == 0)

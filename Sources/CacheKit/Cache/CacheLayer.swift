@@ -56,9 +56,15 @@ public struct SemanticLayer: Sendable {
     /// Re-ranking of the nearest neighbours by word overlap (see `SemanticRerank`); the threshold then applies to
     /// the re-ranked score. Default on (5 candidates, weight 0.2); `nil` serves the nearest neighbour by cosine alone.
     public var rerank: SemanticRerank?
+    /// Refuse a semantic match whose stored question differs from the query in its numbers, a negation, an
+    /// opposite operation or direction, an entity or its language (see `SemanticGuards`). Default: every guard.
+    public var guards: SemanticGuards
     /// Serve a semantic match only when its stored question has the same numbers as the query ("price of product
-    /// 123" never answers "price of product 456", however close their embeddings). Default true.
-    public var numbersMustMatch: Bool
+    /// 123" never answers "price of product 456", however close their embeddings): the `numbers` guard. Default true.
+    public var numbersMustMatch: Bool {
+        get { self.guards.enabled.contains(.numbers) }
+        set { if newValue { self.guards.enabled.insert(.numbers) } else { self.guards.enabled.remove(.numbers) } }
+    }
     /// The longest query text (the last user message) that is embedded, in UTF-8 bytes. A longer message is looked
     /// up and stored exactly only: embedding it would cost without bound and, past the model's window (256 tokens,
     /// about 1,000 characters, for all-MiniLM-L6-v2), match on its first part alone. Default 4,096.
@@ -78,10 +84,12 @@ public struct SemanticLayer: Sendable {
         ttlCeiling: Duration? = nil,
         timeout: Duration? = nil,
         rerank: SemanticRerank? = SemanticRerank(),
-        numbersMustMatch: Bool = true
+        numbersMustMatch: Bool = true,
+        guards: SemanticGuards = .all
     ) {
         self.rerank = rerank
-        self.numbersMustMatch = numbersMustMatch
+        self.guards = guards
+        if !numbersMustMatch { self.guards.enabled.remove(.numbers) }
         self.index = index
         self.embedder = embedder
         self.threshold = threshold

@@ -220,15 +220,15 @@ extension MultiLayerCache {
             return nil
         }
         // Only entries that could be served compete; the best by score (or by cosine without re-ranking) wins.
-        let numbers = layer.numbersMustMatch ? SemanticRerank.numbers(text) : []
-        let usable = matches.filter { match in
+        var usable = matches.filter { match in
             // A record embedded by another model is never compared (its partition already differs; this is the
             // second lock on the same door, for indexes written before partitions carried the model).
             if let stored = match.entry.embeddingModel, stored != model { return false }
             guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
-            guard !self.outbox.blocks(match.entry, key: match.key, in: .semantic) else { return false }
-            guard layer.numbersMustMatch, let stored = match.entry.queryText else { return true }
-            return SemanticRerank.numbers(stored) == numbers
+            return !self.outbox.blocks(match.entry, key: match.key, in: .semantic)
+        }
+        if !layer.guards.enabled.isEmpty {
+            usable = self.guarded(usable, text: text, threshold: threshold, layer: layer)
         }
         let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
         if let rerank = layer.rerank {
@@ -242,6 +242,28 @@ extension MultiLayerCache {
         return SearchResult(
             best: best.map { ($0.match, $0.score) }, hit: above && !ambiguous, ambiguous: ambiguous, nearest: matches.first?.similarity
         )
+    }
+
+    /// `matches` without those a guard refuses (see `SemanticGuards`). Only a candidate that could be served or make
+    /// the best one ambiguous (a score within the ambiguity margin of the threshold) is read, so a lookup reads the
+    /// query and one or two stored questions; a refusal at or above the threshold is counted per guard.
+    private func guarded(_ matches: [SemanticMatch], text: String, threshold: Float, layer: SemanticLayer) -> [SemanticMatch] {
+        let floor = threshold - (layer.rerank?.ambiguityMargin ?? 0)
+        let words = layer.rerank.map { _ in SemanticRerank.words(text) } ?? []
+        var query: SemanticGuards.Profile?
+        var refused: [SemanticGuards.Guard] = []
+        let kept = matches.filter { match in
+            guard let stored = match.entry.queryText else { return true }
+            let score = layer.rerank?.score(similarity: match.similarity, query: words, candidate: stored) ?? match.similarity
+            guard score >= floor else { return true }
+            let profile = query ?? SemanticGuards.Profile(text)
+            query = profile
+            guard let refusal = layer.guards.refusal(query: profile, candidate: SemanticGuards.Profile(stored)) else { return true }
+            if score >= threshold { refused.append(refusal) }
+            return false
+        }
+        if !refused.isEmpty { self.recorder.semanticGuarded(refused) }
+        return kept
     }
 
     /// Indexes `match`'s entry under the current model, in the background: its stored question is embedded by the

@@ -5,7 +5,8 @@ import Metrics
 /// Names (with the configured prefix, `cachekit` by default): `<p>_requests_total`, `<p>_skipped_total{reason}`,
 /// `<p>_hits_total`, `<p>_layer_hits_total{layer}`, `<p>_layer_misses_total{layer}`, `<p>_layer_errors_total{layer}`,
 /// `<p>_layer_corrupt_total{layer}`, `<p>_layer_lookup_seconds{layer}`, `<p>_semantic_hits_total`,
-/// `<p>_semantic_misses_total`, `<p>_semantic_ambiguous_total`, `<p>_semantic_errors_total`, `<p>_semantic_lookup_seconds`,
+/// `<p>_semantic_misses_total`, `<p>_semantic_ambiguous_total`, `<p>_semantic_guarded_total{guard}`,
+/// `<p>_semantic_errors_total`, `<p>_semantic_lookup_seconds`,
 /// `<p>_semantic_similarity`, `<p>_upstream_calls_total`, `<p>_upstream_errors_total`, `<p>_upstream_seconds`,
 /// `<p>_coalesced_total`, `<p>_tokens_saved_total`, `<p>_cost_saved_usd_total`.
 struct CacheMetrics: Sendable {
@@ -25,6 +26,8 @@ struct CacheMetrics: Sendable {
     let semanticHits: Counter
     let semanticMisses: Counter
     let semanticAmbiguous: Counter
+    /// `<p>_semantic_guarded_total{guard}`: candidates at or above the threshold refused, per guard.
+    let semanticGuarded: [SemanticGuards.Guard: Counter]
     let semanticErrors: Counter
     let semanticLatency: Metrics.Timer
     let similarity: Recorder
@@ -53,6 +56,9 @@ struct CacheMetrics: Sendable {
         self.semanticHits = Counter(label: "\(prefix)_semantic_hits_total", factory: factory)
         self.semanticMisses = Counter(label: "\(prefix)_semantic_misses_total", factory: factory)
         self.semanticAmbiguous = Counter(label: "\(prefix)_semantic_ambiguous_total", factory: factory)
+        self.semanticGuarded = Dictionary(uniqueKeysWithValues: SemanticGuards.Guard.allCases.map { kind in
+            (kind, Counter(label: "\(prefix)_semantic_guarded_total", dimensions: [("guard", kind.rawValue)], factory: factory))
+        })
         self.semanticErrors = Counter(label: "\(prefix)_semantic_errors_total", factory: factory)
         self.semanticLatency = Metrics.Timer(label: "\(prefix)_semantic_lookup_seconds", preferredDisplayUnit: .seconds, factory: factory)
         self.similarity = Recorder(label: "\(prefix)_semantic_similarity", aggregate: true, factory: factory)

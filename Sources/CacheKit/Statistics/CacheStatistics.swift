@@ -30,6 +30,9 @@ public struct CacheStatistics: Sendable {
         /// Misses above the threshold whose best candidate was within `SemanticRerank.ambiguityMargin` of an
         /// entry stored for another question (also counted in `misses`).
         public var ambiguous: Int = 0
+        /// Candidates at or above the threshold that a guard refused, per guard (`SemanticGuards.Guard` raw value).
+        /// A lookup whose best candidate is refused may still hit on another one.
+        public var guarded: [String: Int] = [:]
         /// Search latency (embedding excluded).
         public var latency = LatencyHistogram()
         /// Embedding latency (cached embeddings included).
@@ -178,6 +181,13 @@ final class CacheStatisticsRecorder: Sendable {
         if ambiguous { self.metrics.semanticAmbiguous.increment() }
         self.metrics.semanticLatency.recordNanoseconds(searchLatency.nanoseconds)
         if let similarity { self.metrics.similarity.record(Double(similarity)) }
+    }
+
+    func semanticGuarded(_ refusals: [SemanticGuards.Guard]) {
+        self.state.withLock { stats in
+            for refusal in refusals { stats.semantic?.guarded[refusal.rawValue, default: 0] += 1 }
+        }
+        for refusal in refusals { self.metrics.semanticGuarded[refusal]?.increment() }
     }
 
     func embedding(latency: Duration) {
