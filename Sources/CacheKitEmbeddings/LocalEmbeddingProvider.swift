@@ -127,6 +127,9 @@ public final class LocalEmbeddingProvider: EmbeddingProvider {
         }
     }
 
+    /// Whether `text` fits the model's window (`WordPieceTokenizer.maximumLength` tokens with `[CLS]` and `[SEP]`).
+    public func readsWhole(_ text: String) -> Bool { self.tokenizer.fits(text) }
+
     /// Calls queued or computing now.
     public var queuedCalls: Int { self.queued.withLock { $0 } }
 

@@ -61,6 +61,21 @@ public struct WordPieceTokenizer: Sendable {
         return ids
     }
 
+    /// Whether `encode(text)` keeps every token of `text` (nothing is cut at `maximumLength`). Every token covers
+    /// at least one byte, so a text of at most `maximumLength - 2` bytes fits without being read.
+    public func fits(_ text: String) -> Bool {
+        let budget = self.maximumLength - 2
+        if text.utf8.count <= budget { return true }
+        // Past what `encode` reads, the text is cut anyway.
+        guard text.utf8.count <= self.maximumLength * 512 else { return false }
+        var count = 0
+        for word in self.basicTokens(text) {
+            count += self.wordPiece(word).count
+            if count > budget { return false }
+        }
+        return true
+    }
+
     /// The tokens of `text` (for inspection).
     public func tokens(_ text: String) -> [String] {
         let reverse = Dictionary(self.vocabulary.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })

@@ -1,5 +1,6 @@
 import CacheKit
 @_spi(Fuzzing) @testable import CacheKitEmbeddings
+import CacheKitMemory
 import CacheKitTesting
 import Foundation
 import Testing
@@ -211,5 +212,43 @@ struct EmbeddingQueueTests {
         #expect(try await first.value.first?.count == 4)
         #expect(try await third.value.first?.count == 4)
         #expect(provider.queuedCalls == 0)
+    }
+}
+
+/// A message longer than the model's window is never matched on its first window alone.
+@Suite("Long messages and the model's window", .enabled(if: ModelFixture.available, "needs CACHEKIT_MODEL_DIR (scripts/test fetches the model)"))
+struct ModelWindowTests {
+    /// A preamble of more than 256 tokens, then the question.
+    static let preamble = String(repeating: "Our support policy covers every customer account and every order placed in the shop. ", count: 20)
+
+    @Test func twoLongPromptsThatDifferAfterTheWindowDoNotMatch() async throws {
+        let provider = try #require(ModelFixture.provider)
+        let first = Self.preamble + "How do I reset my password?"
+        let second = Self.preamble + "How do I delete my account for good?"
+        #expect(provider.readsWhole("How do I reset my password?"))
+        #expect(!provider.readsWhole(first) && !provider.readsWhole(second))
+        // What makes it dangerous: the model reads the same first 254 tokens of both, so both get one vector.
+        #expect(provider.tokenizer.encode(first) == provider.tokenizer.encode(second))
+
+        let cache = try MultiLayerCache(
+            configuration: CacheConfiguration(layers: [CacheLayer(backend: InMemoryCacheBackend(), name: "L1")], semantic: SemanticLayer.memory(embedder: provider, threshold: 0.85))
+        )
+        let upstream = EchoCompletionProvider()
+        _ = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(first)], temperature: 0), upstream: upstream)
+        let other = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(second)], temperature: 0), upstream: upstream)
+        #expect(other.outcome.source == .miss, "matched on the first window alone")
+        #expect(other.response.text == "answer to: " + second)
+        let again = try await cache.completion(for: ChatRequest(model: "m", messages: [.user(first)], temperature: 0), upstream: upstream)
+        #expect(again.outcome.source == .exactHit(layer: 0), "the long message is still cached exactly")
+    }
+
+    @Test func fitsAgreesWithEncode() throws {
+        let provider = try #require(ModelFixture.provider)
+        let tokenizer = provider.tokenizer
+        for count in [1, 10, 40, 60, 63, 64, 80] {
+            let text = String(repeating: "reset my password. ", count: count)
+            let tokens = tokenizer.basicTokens(text).reduce(0) { $0 + tokenizer.wordPiece($1).count }
+            #expect(tokenizer.fits(text) == (tokens <= tokenizer.maximumLength - 2), "\(count) repetitions, \(tokens) tokens")
+        }
     }
 }

@@ -66,8 +66,9 @@ public struct SemanticLayer: Sendable {
         set { if newValue { self.guards.enabled.insert(.numbers) } else { self.guards.enabled.remove(.numbers) } }
     }
     /// The longest query text (the last user message) that is embedded, in UTF-8 bytes. A longer message is looked
-    /// up and stored exactly only: embedding it would cost without bound and, past the model's window (256 tokens,
-    /// about 1,000 characters, for all-MiniLM-L6-v2), match on its first part alone. Default 4,096.
+    /// up and stored exactly only, as is one past the model's window (`EmbeddingProvider.readsWhole`; 256 tokens,
+    /// about 1,000 characters, for all-MiniLM-L6-v2), which would otherwise match on its first part alone.
+    /// Default 4,096.
     public var maximumQueryBytes: Int = 4096
     /// What happens to the vectors of an earlier embedding model. Default `.startEmpty`.
     public var modelChange: ModelChange = .startEmpty

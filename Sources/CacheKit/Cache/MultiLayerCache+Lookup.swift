@@ -127,8 +127,11 @@ extension MultiLayerCache {
     func prepareStore(_ lookup: inout CacheLookup, for request: ChatRequest, in scope: CacheScope) {
         let query = self.configuration.semantic != nil ? self.configuration.keyer.semanticQuery(for: request, in: scope) : nil
         lookup.queryText = query?.text ?? request.lastUserText
-        // A query past the semantic layer's bound is exact-only (never embedded, never matched on a prefix).
-        if let query, let semantic = self.configuration.semantic, query.text.utf8.count <= semantic.maximumQueryBytes {
+        // A query past the semantic layer's bound or the model's window is exact-only (never embedded, never
+        // matched on the part the model reads).
+        if let query, let semantic = self.configuration.semantic, query.text.utf8.count <= semantic.maximumQueryBytes,
+            semantic.embedder.readsWhole(query.text)
+        {
             // Each model's vectors live in a partition of their own.
             lookup.semantic = CacheLookup.SemanticContext(
                 partition: query.partition.embedded(by: semantic.embedder.model), basePartition: query.partition, text: query.text, vector: nil

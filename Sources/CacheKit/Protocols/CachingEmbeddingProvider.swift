@@ -18,6 +18,7 @@ public struct CachingEmbeddingProvider: EmbeddingProvider {
 
     public var model: String { self.base.model }
     public var dimension: Int { self.base.dimension }
+    public func readsWhole(_ text: String) -> Bool { self.base.readsWhole(text) }
 
     func key(for text: String) -> CacheKey {
         var writer = CanonicalJSONWriter(capacity: text.utf8.count + 64)

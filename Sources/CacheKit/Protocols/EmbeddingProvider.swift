@@ -6,6 +6,15 @@ public protocol EmbeddingProvider: Sendable {
     var dimension: Int { get }
     /// One unit vector per text, in order.
     func embed(_ texts: [String]) async throws -> [[Float]]
+    /// Whether the model reads all of `text`. A model truncates a text past its window (256 tokens for
+    /// all-MiniLM-L6-v2), so two long texts that differ only after it get the same vector: the semantic layer never
+    /// embeds such a text (it is looked up and stored exactly only). Default: `true` (a model without a window, or
+    /// one far longer than `SemanticLayer.maximumQueryBytes`).
+    func readsWhole(_ text: String) -> Bool
+}
+
+extension EmbeddingProvider {
+    public func readsWhole(_ text: String) -> Bool { true }
 }
 
 extension EmbeddingProvider {
