@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Semantic hits end to end on GPTCache's own benchmark data (data/gptcache/mock-pairs.json in this repository), GPTCache and
 # CacheKit with the same embedding model (all-MiniLM-L6-v2), in one run: every origin stored with its own answer,
-# every paraphrase looked up; latency per hit and correct / wrong / miss counts by pair id.
+# every paraphrase looked up; latency per hit and correct / wrong / miss counts by pair id. CacheKit runs twice in one
+# process, with its semantic guards and without, and times the guards alone.
 # GPTCache 0.1.x: SBERT embedding (sentence-transformers, torch CPU) + FAISS + SQLite, SearchDistanceEvaluation, its
 # default similarity threshold 0.8. (Its published figures use an ONNX albert model fetched from the Hugging Face hub,
 # which this machine cannot reach; the same model on both sides also makes the comparison about the caches.)
@@ -63,7 +64,11 @@ def line(name, d):
     hits = d["correct"] + d["wrong"]; n = hits + d["misses"]
     return (f"{name}: {d['correct']} correct / {d['wrong']} wrong / {d['misses']} miss   hit rate {hits / n:.1%}   "
             f"precision {d['correct'] / max(hits, 1):.1%}   hit p50 {d['hit_p50_ms']:.2f} ms  p95 {d['hit_p95_ms']:.2f} ms")
+g, n = o["all_guards"], o["no_guards"]
 print(line(f"GPTCache {t['version']} (SBERT + FAISS + SQLite, threshold 0.8)", t))
-print(line(f"CacheKit (L1 + local model + memory index, threshold {o['threshold']:.2f}, margin {o['margin']:.3f})", o))
-print(f"semantic hit latency ratio (p50): {t['hit_p50_ms'] / o['hit_p50_ms']:.1f}x faster")
+print(line(f"CacheKit (L1 + local model + memory index, threshold {g['threshold']:.2f}, margin {g['margin']:.3f}, guards)", g))
+print(line(f"CacheKit, the same without guards", n))
+print(f"semantic hit latency ratio (p50): {t['hit_p50_ms'] / g['hit_p50_ms']:.1f}x faster")
+print(f"guards: {o['guards_per_pair_p50_us']:.1f} us p50 ({o['guards_per_pair_p95_us']:.1f} us p95) per pair (the query's profile, "
+      f"one stored question's, the verdict); hit p50 {g['hit_p50_ms']:.3f} ms with guards vs {n['hit_p50_ms']:.3f} ms without")
 PY

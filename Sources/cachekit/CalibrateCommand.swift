@@ -44,8 +44,17 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Option(help: "The word-overlap weight of the re-ranking (SemanticRerank.lexicalWeight).")
     var lexicalWeight: Float = 0.2
 
-    @Flag(help: "Allow matches whose stored question has other numbers than the query (SemanticLayer.numbersMustMatch off).")
+    @Flag(help: "Allow matches whose stored question has other numbers than the query (the numbers guard off).")
     var allowOtherNumbers = false
+
+    @Option(help: "The guards that refuse a match (SemanticLayer.guards): all (default), none, or a comma-separated list of numbers, negation, opposites, direction, entities, language.")
+    var guards: String = "all"
+
+    @Option(help: "Print the wrong hits at the chosen threshold among the first N queries (for studying the calibration half).")
+    var listWrong: Int = 0
+
+    @Option(help: "A labelled hard set (data/hard-pairs/hard-pairs.json): report, per guard, wrong hits removed and right hits cost, pair by pair, at the chosen threshold and at 0.85.")
+    var hardSet: String?
 
     @Flag(help: "Choose the threshold counting a served twin origin (same text, other id) as correct.")
     var byAnswerText = false
@@ -94,27 +103,42 @@ struct CalibrateCommand: AsyncParsableCommand {
             let entry = CacheEntry(value: Array(String(i).utf8), createdAt: now, expiresAt: now + .seconds(3600), queryText: origins[i])
             try await index.insert(SemanticRecord(key: key(i), partition: partition, vector: vector, entry: entry))
         }
-        // The same candidates and scoring as the semantic layer: top 5 re-ranked by word overlap, or top 1.
+        // The same candidates and scoring as the semantic layer: top 5 re-ranked by word overlap, or top 1, without
+        // the candidates a guard refuses.
+        var guards = try Self.parseGuards(self.guards)
+        if self.allowOtherNumbers { guards.enabled.remove(.numbers) }
+        let originProfiles = origins.map(SemanticGuards.Profile.init)
+        let queryProfiles = similars.map(SemanticGuards.Profile.init)
         let candidateCount = self.noRerank ? 1 : SemanticRerank().candidates
-        var candidates: [[SemanticMatch]] = []
-        for (i, vector) in queryVectors.enumerated() {
-            candidates.append(
-                try await index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: candidateCount))
-                    .filter { self.allowOtherNumbers || SemanticRerank.numbers($0.entry.queryText ?? "") == SemanticRerank.numbers(similars[i]) }
-            )
+        var unguarded: [[SemanticMatch]] = []
+        for vector in queryVectors {
+            unguarded.append(try await index.search(SemanticQuery(vector: vector, partition: partition, minimumSimilarity: -1, limit: candidateCount)))
         }
+        func pairIndex(_ match: SemanticMatch) -> Int { Int(String(decoding: match.entry.value, as: UTF8.self)) ?? 0 }
+        /// Per query, the candidates the guards let through and those they refuse (rivals in the ambiguity check).
+        func filtered(by guards: SemanticGuards) -> [(kept: [SemanticMatch], refused: [SemanticMatch])] {
+            unguarded.enumerated().map { i, matches in
+                var kept: [SemanticMatch] = [], refused: [SemanticMatch] = []
+                for match in matches {
+                    if guards.refusal(query: queryProfiles[i], candidate: originProfiles[pairIndex(match)]) == nil { kept.append(match) } else { refused.append(match) }
+                }
+                return (kept, refused)
+            }
+        }
+        let candidates = filtered(by: guards)
         // The data repeats some origins under two ids: serving the twin is the same answer, though GPTCache counts
         // it wrong. `byID` counts by id as GPTCache does; `byText` counts by the served origin's text. An ambiguous
         // lookup is a miss at every threshold.
-        func samples(margin: Float) -> (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample]) {
+        let guardedCandidates = candidates
+        func samples(margin: Float, in candidates: [(kept: [SemanticMatch], refused: [SemanticMatch])]? = nil) -> (byID: [ThresholdCalibrator.Sample], byText: [ThresholdCalibrator.Sample]) {
             let rerank = SemanticRerank(lexicalWeight: self.lexicalWeight, ambiguityMargin: margin)
             var byID: [ThresholdCalibrator.Sample] = [], byText: [ThresholdCalibrator.Sample] = []
-            for (i, matches) in candidates.enumerated() {
+            for (i, matches) in (candidates ?? guardedCandidates).enumerated() {
                 let choice: (match: SemanticMatch, score: Float)?
                 if self.noRerank {
-                    choice = matches.first.map { ($0, $0.similarity) }
+                    choice = matches.kept.first.map { ($0, $0.similarity) }
                 } else {
-                    choice = rerank.choose(from: matches, query: similars[i]).flatMap { $0.isAmbiguous ? nil : ($0.match, $0.score) }
+                    choice = rerank.choose(from: matches.kept, query: similars[i], rivals: matches.refused).flatMap { $0.isAmbiguous ? nil : ($0.match, $0.score) }
                 }
                 byID.append(.init(similarity: choice?.score ?? -2, correct: choice?.match.key == key(i)))
                 byText.append(.init(similarity: choice?.score ?? -2, correct: choice?.match.entry.queryText == origins[i]))
@@ -145,6 +169,17 @@ struct CalibrateCommand: AsyncParsableCommand {
         }
         let backward = fold(calibrateOn: false)
         let (chosen, sweep, report) = (forward.chosen, forward.sweep, forward.report)
+        // What each guard does at the chosen threshold and margin, on all queries: alone, against no guard.
+        func evaluate(with set: SemanticGuards) -> ThresholdCalibrator.Point {
+            let labelled = samples(margin: forward.margin, in: filtered(by: set))
+            return ThresholdCalibrator(samples: self.byAnswerText ? labelled.byText : labelled.byID).evaluate(at: chosen.threshold)
+        }
+        let unguardedPoint = evaluate(with: .none)
+        let perGuard = SemanticGuards.Guard.allCases.filter(guards.enabled.contains).map { kind in
+            let alone = evaluate(with: SemanticGuards([kind]))
+            return GuardEffect(guard: kind, wrongRemoved: unguardedPoint.wrongHits - alone.wrongHits, rightCost: unguardedPoint.correctHits - alone.correctHits)
+        }
+        let hard = try await self.hardSetReport(embedder: embedder, guards: guards, thresholds: [chosen.threshold, 0.85])
         func calibrators(margin: Float) -> (byID: ThresholdCalibrator, byText: ThresholdCalibrator) {
             let labelled = samples(margin: margin)
             return (ThresholdCalibrator(samples: labelled.byID), ThresholdCalibrator(samples: labelled.byText))
@@ -195,6 +230,10 @@ struct CalibrateCommand: AsyncParsableCommand {
                 "at_gptcache_hit_rates_by_answer_text": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: fineByText)) }),
                 "at_gptcache_hit_rates_with_margin_by_id": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: marginByID)) }),
                 "at_gptcache_hit_rates_with_margin_by_answer_text": .array(published.map { point(matching(hitRate: rate($0.1, $0.2, $0.3), in: marginByText)) }),
+                "guards": .array(guards.enabled.sorted().map { .string($0.rawValue) }),
+                "without_guards_at_chosen": point(unguardedPoint),
+                "per_guard_at_chosen": .array(perGuard.map { ["guard": .string($0.guard.rawValue), "wrong_removed": .number(Double($0.wrongRemoved)), "right_cost": .number(Double($0.rightCost))] }),
+                "hard_set": hard.map { .array($0.map(\.json)) } ?? .null,
             ]
             print(String(decoding: summary.canonicalBytes(), as: UTF8.self))
             return
@@ -234,6 +273,110 @@ struct CalibrateCommand: AsyncParsableCommand {
         let t = allSameAnswer.evaluate(at: chosen.threshold)
         print(String(format: "chosen %.2f, margin %.3f on all queries: hit rate %@, precision %@ by pair id, %@ with twins right",
             chosen.threshold, forward.margin, pct(c.hitRate), pct(c.precision), pct(t.precision)))
+        print("Guards: \(guards.enabled.isEmpty ? "none" : guards.enabled.sorted().map(\.rawValue).joined(separator: ", ")); without any at the chosen "
+            + "threshold: \(unguardedPoint.correctHits) correct, \(unguardedPoint.wrongHits) wrong (precision \(pct(unguardedPoint.precision)), hit rate \(pct(unguardedPoint.hitRate)))")
+        for effect in perGuard {
+            print("  \(effect.guard.rawValue) alone: removes \(effect.wrongRemoved) wrong hits, costs \(effect.rightCost) right hits")
+        }
+        for line in hard ?? [] { print(line.text) }
+        if self.listWrong > 0 {
+            let rerank = SemanticRerank(lexicalWeight: self.lexicalWeight, ambiguityMargin: forward.margin)
+            for i in 0..<min(self.listWrong, candidates.count) {
+                guard let choice = rerank.choose(from: candidates[i].kept, query: similars[i], rivals: candidates[i].refused), !choice.isAmbiguous,
+                    choice.score >= chosen.threshold, choice.match.key != key(i)
+                else { continue }
+                let served = choice.match.entry.queryText ?? ""
+                print(String(format: "wrong %.3f%@\n  asked:  %@\n  served: %@\n  own:    %@", choice.score, served == origins[i] ? " (twin)" : "",
+                    String(similars[i].prefix(200)), String(served.prefix(200)), String(origins[i].prefix(200))))
+            }
+        }
+    }
+
+    /// One guard's effect on one data set: wrong hits it removes, right hits it costs (both against no guard).
+    struct GuardEffect {
+        var `guard`: SemanticGuards.Guard
+        var wrongRemoved: Int
+        var rightCost: Int
+    }
+
+    /// One line of the hard-set report.
+    struct HardSetLine {
+        var text: String
+        var json: JSONValue
+    }
+
+    /// The hard set, pair by pair (each asked question against its one cached question), per split and threshold:
+    /// hard negatives served without and with the guards, hard positives hit, and each guard alone.
+    func hardSetReport(embedder: LocalEmbeddingProvider, guards: SemanticGuards, thresholds: [Float]) async throws -> [HardSetLine]? {
+        guard let file = self.hardSet else { return nil }
+        let value: JSONValue
+        do { value = try JSONValue(parsing: try readInput(file)) } catch let error as JSONParsingError { throw CLIError("\(file): \(error.description)") }
+        guard let items = value.arrayValue, !items.isEmpty else { throw CLIError("\(file): expected a non-empty JSON array") }
+        struct Pair { var kind: String, split: String, same: Bool, cached: String, asked: String }
+        let pairs = try items.enumerated().map { index, item in
+            guard let cached = item["cached"]?.stringValue, let asked = item["asked"]?.stringValue, let same = item["same"]?.boolValue else {
+                throw CLIError("\(file): item \(index) needs string \"cached\" and \"asked\" and boolean \"same\"")
+            }
+            return Pair(kind: item["kind"]?.stringValue ?? "", split: item["split"]?.stringValue ?? "all", same: same, cached: cached, asked: asked)
+        }
+        var cachedVectors: [[Float]] = [], askedVectors: [[Float]] = []
+        for start in stride(from: 0, to: pairs.count, by: 32) {
+            let slice = pairs[start..<min(pairs.count, start + 32)]
+            cachedVectors += try await embedder.embed(slice.map(\.cached))
+            askedVectors += try await embedder.embed(slice.map(\.asked))
+        }
+        let rerank = self.noRerank ? nil : SemanticRerank(lexicalWeight: self.lexicalWeight)
+        let scores = pairs.indices.map { i in
+            let cosine = zip(cachedVectors[i], askedVectors[i]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            return rerank?.score(similarity: cosine, query: SemanticRerank.words(pairs[i].asked), candidate: pairs[i].cached) ?? cosine
+        }
+        let profiles = pairs.map { (SemanticGuards.Profile($0.asked), SemanticGuards.Profile($0.cached)) }
+        func served(_ i: Int, threshold: Float, by set: SemanticGuards) -> Bool {
+            scores[i] >= threshold && set.refusal(query: profiles[i].0, candidate: profiles[i].1) == nil
+        }
+        var lines: [HardSetLine] = []
+        let splits = pairs.reduce(into: [String]()) { if !$0.contains($1.split) { $0.append($1.split) } }
+        for threshold in thresholds {
+            for split in splits {
+                let negatives = pairs.indices.filter { !pairs[$0].same && pairs[$0].split == split }
+                let positives = pairs.indices.filter { pairs[$0].same && pairs[$0].split == split }
+                func count(_ indices: [Int], _ set: SemanticGuards) -> Int { indices.filter { served($0, threshold: threshold, by: set) }.count }
+                let wrongBefore = count(negatives, .none), wrongAfter = count(negatives, guards)
+                let rightBefore = count(positives, .none), rightAfter = count(positives, guards)
+                var text = String(format: "Hard set %@, threshold %.2f: hard negatives served %d/%d without guards, %d with; hard positives hit %d/%d without, %d with",
+                    split, threshold, wrongBefore, negatives.count, wrongAfter, rightBefore, positives.count, rightAfter)
+                var effects: [JSONValue] = []
+                for kind in SemanticGuards.Guard.allCases where guards.enabled.contains(kind) {
+                    let alone = SemanticGuards([kind])
+                    let removed = wrongBefore - count(negatives, alone), cost = rightBefore - count(positives, alone)
+                    text += "\n  \(kind.rawValue) alone: removes \(removed) wrong hits, costs \(cost) right hits"
+                    effects.append(["guard": .string(kind.rawValue), "wrong_removed": .number(Double(removed)), "right_cost": .number(Double(cost))])
+                }
+                lines.append(HardSetLine(text: text, json: [
+                    "split": .string(split), "threshold": .number(Double(threshold)), "negatives": .number(Double(negatives.count)),
+                    "positives": .number(Double(positives.count)), "wrong_without_guards": .number(Double(wrongBefore)),
+                    "wrong_with_guards": .number(Double(wrongAfter)), "right_without_guards": .number(Double(rightBefore)),
+                    "right_with_guards": .number(Double(rightAfter)), "per_guard": .array(effects),
+                ]))
+            }
+        }
+        return lines
+    }
+
+    static func parseGuards(_ list: String) throws -> SemanticGuards {
+        switch list {
+        case "all": return .all
+        case "none", "": return .none
+        default:
+            var set = Set<SemanticGuards.Guard>()
+            for name in list.split(separator: ",") {
+                guard let kind = SemanticGuards.Guard(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw CLIError("unknown guard '\(name)' (known: \(SemanticGuards.Guard.allCases.map(\.rawValue).joined(separator: ", ")), all, none)")
+                }
+                set.insert(kind)
+            }
+            return SemanticGuards(set)
+        }
     }
 }
 

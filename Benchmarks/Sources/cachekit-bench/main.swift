@@ -67,6 +67,22 @@ if arguments.count >= 5, arguments[2] == "--semantic" {
     try await Task.detached { try await semanticBenchmark(pairsFile: arguments[3], directory: arguments[4]) }.value
     exit(0)
 }
+if arguments.count >= 4, arguments[2] == "--guards" {
+    // The guards alone on GPTCache's pairs (the query's profile, the stored question's, the verdict), 20 rounds.
+    let pairs = try JSONValue(parsing: Array(FileManager.default.contents(atPath: arguments[3])!)).arrayValue!
+        .map { ($0["similar"]!.stringValue!, $0["origin"]!.stringValue!) }
+    var times: [Double] = []
+    for _ in 0..<20 {
+        for (asked, stored) in pairs {
+            let start = ContinuousClock.now
+            consume(SemanticGuards.all.refusal(query: SemanticGuards.Profile(asked), candidate: SemanticGuards.Profile(stored)))
+            times.append((ContinuousClock.now - start).seconds * 1_000_000)
+        }
+    }
+    times.sort()
+    print("guards per pair: p50 \(times[times.count / 2]) us, p95 \(times[times.count * 95 / 100]) us")
+    exit(0)
+}
 if arguments.count >= 4, arguments[2] == "--embed" {
     try embeddingBenchmark(directory: arguments[3])
     exit(0)
@@ -204,21 +220,40 @@ func memoryIndexBenchmark(count: Int, directory: String) async throws {
 }
 
 /// Semantic hits end to end on GPTCache's pairs: every origin answered and stored once through MultiLayerCache
-/// (memory L1 + local model + memory semantic index), then every paraphrase looked up (exact miss, embedding, search, re-rank);
-/// latency of each hit, and how many were served their own pair's answer. BENCH_THRESHOLD (default 0.71, the
-/// calibrated one), BENCH_MARGIN (default 0.01).
+/// (memory L1 + local model + memory semantic index), then every paraphrase looked up (exact miss, embedding, search, re-rank,
+/// guards); latency of each hit, and how many were served their own pair's answer. BENCH_THRESHOLD (default 0.71, the
+/// calibrated one), BENCH_MARGIN (default 0.01). Runs twice in one process, with every guard and with none, and times the
+/// guards alone (the query's profile, one stored question's, the verdict) per pair.
 func semanticBenchmark(pairsFile: String, directory: String) async throws {
+    let pairs = try JSONValue(parsing: Array(FileManager.default.contents(atPath: pairsFile)!)).arrayValue!
+    let embedder = try LocalEmbeddingProvider(directory: directory)
+    var results: [String: JSONValue] = [:]
+    for guards in [SemanticGuards.none, .all] {
+        results[guards.enabled.isEmpty ? "no_guards" : "all_guards"] = try await semanticRun(pairs: pairs, embedder: embedder, guards: guards)
+    }
+    var guardTimes: [Double] = []
+    for pair in pairs {
+        let (asked, stored) = (pair["similar"]!.stringValue!, pair["origin"]!.stringValue!)
+        let start = ContinuousClock.now
+        consume(SemanticGuards.all.refusal(query: SemanticGuards.Profile(asked), candidate: SemanticGuards.Profile(stored)))
+        guardTimes.append((ContinuousClock.now - start).seconds * 1_000_000)
+    }
+    guardTimes.sort()
+    results["guards_per_pair_p50_us"] = .number(guardTimes[guardTimes.count / 2])
+    results["guards_per_pair_p95_us"] = .number(guardTimes[guardTimes.count * 95 / 100])
+    print(String(decoding: JSONValue.object(results).canonicalBytes(), as: UTF8.self))
+}
+
+func semanticRun(pairs: [JSONValue], embedder: LocalEmbeddingProvider, guards: SemanticGuards) async throws -> JSONValue {
     let environment = ProcessInfo.processInfo.environment
     let threshold = Float(environment["BENCH_THRESHOLD"] ?? "") ?? 0.71
     let margin = Float(environment["BENCH_MARGIN"] ?? "") ?? 0.01
-    let pairs = try JSONValue(parsing: Array(FileManager.default.contents(atPath: pairsFile)!)).arrayValue!
-    let embedder = try LocalEmbeddingProvider(directory: directory)
     var configuration = CacheConfiguration()
     configuration.layers = [.memory()]
     configuration.logger.logLevel = .error
     configuration.semantic = SemanticLayer(
         index: MemorySemanticIndex(configuration: .init(dimension: embedder.dimension, maximumRecords: pairs.count + 1)),
-        embedder: embedder, threshold: threshold, rerank: SemanticRerank(ambiguityMargin: margin)
+        embedder: embedder, threshold: threshold, rerank: SemanticRerank(ambiguityMargin: margin), guards: guards
     )
     let cache = try MultiLayerCache(configuration: configuration)
     func request(_ text: String) -> ChatRequest {
@@ -248,11 +283,11 @@ func semanticBenchmark(pairsFile: String, directory: String) async throws {
         latencies.append(elapsed.seconds * 1000)
         if String(decoding: entry.value, as: UTF8.self).contains("\"pair-\(i)-end\"") { correct += 1 } else { wrong += 1 }
     }
-    print(String(decoding: JSONValue.object([
+    return [
         "threshold": .number(Double(threshold)), "margin": .number(Double(margin)),
         "correct": .number(Double(correct)), "wrong": .number(Double(wrong)), "misses": .number(Double(misses)),
         "hit_p50_ms": .number(latencies.sorted()[latencies.count / 2]), "hit_p95_ms": .number(latencies.sorted()[latencies.count * 95 / 100]),
-    ]).canonicalBytes(), as: UTF8.self))
+    ]
 }
 
 /// Local embedding latency: one 16-token query (batch 1) and 32 queries (batch 32), medians of 30 runs, with

@@ -230,12 +230,13 @@ extension MultiLayerCache {
             guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
             return !self.outbox.blocks(match.entry, key: match.key, in: .semantic)
         }
+        var refused: [SemanticMatch] = []
         if !layer.guards.enabled.isEmpty {
-            usable = self.guarded(usable, text: text, threshold: threshold, layer: layer)
+            (usable, refused) = self.guarded(usable, text: text, threshold: threshold, layer: layer)
         }
         let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
         if let rerank = layer.rerank {
-            best = rerank.choose(from: usable, query: text).map { ($0.match, $0.score, $0.isAmbiguous) }
+            best = rerank.choose(from: usable, query: text, rivals: refused).map { ($0.match, $0.score, $0.isAmbiguous) }
         } else {
             best = usable.first.map { ($0, $0.similarity, false) }
         }
@@ -250,23 +251,33 @@ extension MultiLayerCache {
     /// `matches` without those a guard refuses (see `SemanticGuards`). Only a candidate that could be served or make
     /// the best one ambiguous (a score within the ambiguity margin of the threshold) is read, so a lookup reads the
     /// query and one or two stored questions; a refusal at or above the threshold is counted per guard.
-    private func guarded(_ matches: [SemanticMatch], text: String, threshold: Float, layer: SemanticLayer) -> [SemanticMatch] {
+    private func guarded(
+        _ matches: [SemanticMatch], text: String, threshold: Float, layer: SemanticLayer
+    ) -> (kept: [SemanticMatch], refused: [SemanticMatch]) {
         let floor = threshold - (layer.rerank?.ambiguityMargin ?? 0)
         let words = layer.rerank.map { _ in SemanticRerank.words(text) } ?? []
         var query: SemanticGuards.Profile?
-        var refused: [SemanticGuards.Guard] = []
-        let kept = matches.filter { match in
-            guard let stored = match.entry.queryText else { return true }
+        var refusals: [SemanticGuards.Guard] = []
+        var kept: [SemanticMatch] = [], refused: [SemanticMatch] = []
+        for match in matches {
+            guard let stored = match.entry.queryText else {
+                kept.append(match)
+                continue
+            }
             let score = layer.rerank?.score(similarity: match.similarity, query: words, candidate: stored) ?? match.similarity
-            guard score >= floor else { return true }
-            let profile = query ?? SemanticGuards.Profile(text)
-            query = profile
-            guard let refusal = layer.guards.refusal(query: profile, candidate: SemanticGuards.Profile(stored)) else { return true }
-            if score >= threshold { refused.append(refusal) }
-            return false
+            if score >= floor {
+                let profile = query ?? SemanticGuards.Profile(text)
+                query = profile
+                if let refusal = layer.guards.refusal(query: profile, candidate: SemanticGuards.Profile(stored)) {
+                    if score >= threshold { refusals.append(refusal) }
+                    refused.append(match)
+                    continue
+                }
+            }
+            kept.append(match)
         }
-        if !refused.isEmpty { self.recorder.semanticGuarded(refused) }
-        return kept
+        if !refusals.isEmpty { self.recorder.semanticGuarded(refusals) }
+        return (kept, refused)
     }
 
     /// Indexes `match`'s entry under the current model, in the background: its stored question is embedded by the

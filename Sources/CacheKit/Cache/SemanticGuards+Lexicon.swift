@@ -239,22 +239,65 @@ extension SemanticGuards {
         static let capitalisedFunctionWords: Set<String> = ["i", "i'm", "i've", "i'd", "i'll", "ok", "okay"]
 
         /// Punctuation trimmed from both ends of a whitespace-separated token.
-        static let edgePunctuation: Set<Character> = [
+        static let edgePunctuation: Set<Unicode.Scalar> = [
             "\"", "'", "\u{201C}", "\u{201D}", "\u{2018}", "\u{2019}", "`", "(", ")", "[", "]", "{", "}", "<", ">", ",", ".", ";",
             ":", "!", "?", "*",
         ]
 
-        static func trimmed(_ token: Substring) -> String {
+        static func trimmed(_ token: ArraySlice<Unicode.Scalar>) -> ArraySlice<Unicode.Scalar> {
             var slice = token
             while let first = slice.first, Self.edgePunctuation.contains(first) {
                 // A file extension keeps its dot (".docx").
-                if first == ".", slice.dropFirst().first?.isLetter == true { break }
+                if first == ".", slice.dropFirst().first.map(Profile.isLetter) == true { break }
                 slice = slice.dropFirst()
             }
             // A call keeps its parentheses ("iter_files()").
-            while let last = slice.last, Self.edgePunctuation.contains(last), !slice.hasSuffix("()") { slice = slice.dropLast() }
-            return String(slice)
+            while let last = slice.last, Self.edgePunctuation.contains(last), !(last == ")" && slice.dropLast().last == "(") {
+                slice = slice.dropLast()
+            }
+            return slice
         }
+
+        /// What the lists say about one word (or two-word phrase).
+        struct Entry {
+            var isNegation = false
+            var opposite: (Int, UInt64)?
+            var kind: (Int, UInt64)?
+            /// Languages (bits, in `languageCodes` order) the word is frequent in.
+            var languages: UInt8 = 0
+            /// Whether a two-word entry starts with this word.
+            var startsPhrase = false
+        }
+
+        /// Every listed word, once: a profile looks each word up once.
+        static let entries: [String: Entry] = {
+            var table: [String: Entry] = [:]
+            for word in Self.negations { table[word, default: Entry()].isNegation = true }
+            for (word, value) in Self.opposites { table[word, default: Entry()].opposite = value }
+            for (word, value) in Self.kinds { table[word, default: Entry()].kind = value }
+            for (word, languages) in Self.languageWords { table[word, default: Entry()].languages = languages }
+            for phrase in Array(Self.oppositePhrases.keys) + Array(Self.kindPhrases.keys) {
+                if let head = phrase.split(separator: " ").first { table[String(head), default: Entry()].startsPhrase = true }
+            }
+            return table
+        }()
+
+        /// Every listed two-word phrase.
+        static let phrases: [String: Entry] = {
+            var table: [String: Entry] = [:]
+            for (phrase, value) in Self.oppositePhrases { table[phrase, default: Entry()].opposite = value }
+            for (phrase, value) in Self.kindPhrases { table[phrase, default: Entry()].kind = value }
+            return table
+        }()
+
+        /// A frequent word → the languages (bits, in `languageCodes` order) it is frequent in.
+        static let languageWords: [String: UInt8] = {
+            var table: [String: UInt8] = [:]
+            for (index, words) in Self.languageStopWords.enumerated() {
+                for word in words { table[word, default: 0] |= 1 << UInt8(index) }
+            }
+            return table
+        }()
 
         static let languageCodes = ["en", "fr", "es", "de", "it", "pt", "nl"]
         /// Frequent words of each language, for a guess from a short question.
@@ -280,20 +323,22 @@ extension SemanticGuards {
              "je", "zijn", "dit", "dat", "wordt"],
         ]
 
-        /// The script of a letter.
-        static func script(of value: UInt32) -> String {
+        static let scripts = ["latin", "greek", "cyrillic", "hebrew", "arabic", "devanagari", "thai", "kana", "han", "hangul", "other"]
+
+        /// The script of a letter (an index into `scripts`).
+        static func script(of value: UInt32) -> Int {
             switch value {
-            case 0x0041...0x024F, 0x1E00...0x1EFF: return "latin"
-            case 0x0370...0x03FF: return "greek"
-            case 0x0400...0x052F: return "cyrillic"
-            case 0x0590...0x05FF: return "hebrew"
-            case 0x0600...0x06FF, 0x0750...0x077F: return "arabic"
-            case 0x0900...0x097F: return "devanagari"
-            case 0x0E00...0x0E7F: return "thai"
-            case 0x3040...0x30FF: return "kana"
-            case 0x3400...0x4DBF, 0x4E00...0x9FFF: return "han"
-            case 0xAC00...0xD7AF, 0x1100...0x11FF: return "hangul"
-            default: return "other"
+            case 0x0041...0x024F, 0x1E00...0x1EFF: return 0
+            case 0x0370...0x03FF: return 1
+            case 0x0400...0x052F: return 2
+            case 0x0590...0x05FF: return 3
+            case 0x0600...0x06FF, 0x0750...0x077F: return 4
+            case 0x0900...0x097F: return 5
+            case 0x0E00...0x0E7F: return 6
+            case 0x3040...0x30FF: return 7
+            case 0x3400...0x4DBF, 0x4E00...0x9FFF: return 8
+            case 0xAC00...0xD7AF, 0x1100...0x11FF: return 9
+            default: return 10
             }
         }
     }

@@ -1,5 +1,8 @@
 extension SemanticGuards {
     /// What the guards compare of one text, read once per text.
+    ///
+    /// Reading works on Unicode scalars and UTF-8 bytes, not `Character`s, and in a few passes: a profile of a
+    /// 25-word question costs microseconds (`cachekit-bench --semantic` times it).
     public struct Profile: Sendable {
         /// Runs of ASCII digits.
         public internal(set) var numbers: Set<Substring> = []
@@ -13,11 +16,11 @@ extension SemanticGuards {
         var directions: [Direction] = []
         /// Proper nouns, acronyms, identifiers, file names, URLs and quoted strings, lower-cased.
         public internal(set) var entities: Set<String> = []
-        /// The lower-cased words (with and without a possessive 's).
-        var words: Set<String> = []
-        /// The lower-cased text, for entities that are not one word, and the same without white space.
-        var lowered = ""
-        var compact = ""
+        /// The lower-cased words, in order.
+        var words: [String] = []
+        /// The lower-cased text as UTF-8, for entities that are not one word, and the same without white space.
+        var lowered: [UInt8] = []
+        var compact: [UInt8] = []
         /// The capitals of each word ("TypeScript" → "ts") and the initials of runs of capitalised words ("Machine
         /// Learning" → "ml"), lower-cased: what an acronym in the other text may stand for.
         var acronyms: Set<String> = []
@@ -30,79 +33,101 @@ extension SemanticGuards {
 
         public init(_ text: String) {
             self.numbers = SemanticRerank.numbers(text)
-            self.lowered = text.lowercased()
-            self.compact = String(self.lowered.filter { !$0.isWhitespace })
-            self.acronyms = Self.acronyms(text)
-            let tokens = Self.tokens(text)
+            let lowered = text.lowercased()
+            self.lowered = Array(lowered.utf8)
+            self.compact = self.lowered.filter { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 && $0 != 0x0D }
+            let tokens = Self.tokens(lowered)
             self.wordCount = tokens.count
             var negations = 0
-            var previous: Token?
-            var languageScores = [Int](repeating: 0, count: Lexicon.languageStopWords.count)
-            var seen = Set<String>()
+            var languageScores = [Int](repeating: 0, count: Lexicon.languageCodes.count)
+            var counted: [String] = []
+            self.words.reserveCapacity(tokens.count)
             for (position, token) in tokens.enumerated() {
                 let word = token.lower
-                self.words.insert(word)
-                if word.hasSuffix("'s") { self.words.insert(String(word.dropLast(2))) }
-                if Lexicon.negations.contains(word) || word.hasSuffix("n't") {
+                self.words.append(word)
+                // One table lookup per word; most words are in no list.
+                let possessive = word.hasSuffix("'s")
+                let entry = Lexicon.entries[word] ?? (possessive ? Lexicon.entries[String(word.dropLast(2))] : nil)
+                if entry?.isNegation == true || word.hasSuffix("n't") {
                     // "… or not" and "whether or not" ask both ways; "No, …" answers rather than negates.
-                    let asksBothWays = word == "not" && previous.map { $0.lower == "or" } == true
+                    let asksBothWays = word == "not" && position > 0 && tokens[position - 1].lower == "or"
                     let answers = (word == "no" || word == "not") && token.followedByComma && position == 0
                     if !asksBothWays, !answers { negations += 1 }
                 }
-                if let next = tokens.dropFirst(position + 1).first,
-                    let (group, bit) = Lexicon.oppositePhrases[word + " " + next.lower]
-                {
-                    self.opposites[group, default: 0] |= bit
-                } else if let (group, bit) = Lexicon.opposites[word] {
-                    self.opposites[group, default: 0] |= bit
+                guard let entry else { continue }
+                let phrase = entry.startsPhrase && position + 1 < tokens.count ? Lexicon.phrases[word + " " + tokens[position + 1].lower] : nil
+                if let (group, bit) = phrase?.opposite ?? entry.opposite { self.opposites[group, default: 0] |= bit }
+                if let (kind, bit) = phrase?.kind ?? entry.kind { self.kinds[kind, default: 0] |= bit }
+                if entry.languages != 0, !counted.contains(word) {
+                    counted.append(word)
+                    for index in languageScores.indices where entry.languages & (1 << index) != 0 { languageScores[index] += 1 }
                 }
-                if let next = tokens.dropFirst(position + 1).first, let (kind, bit) = Lexicon.kindPhrases[word + " " + next.lower] {
-                    self.kinds[kind, default: 0] |= bit
-                } else if let (kind, bit) = Lexicon.kinds[word] ?? Lexicon.kinds[word.hasSuffix("'s") ? String(word.dropLast(2)) : word] {
-                    self.kinds[kind, default: 0] |= bit
-                }
-                if seen.insert(word).inserted {
-                    for (index, words) in Lexicon.languageStopWords.enumerated() where words.contains(word) { languageScores[index] += 1 }
-                }
-                previous = token
             }
             self.negated = negations % 2 == 1
             self.directions = Self.directions(tokens)
-            self.entities = Self.entities(text)
-            (self.script, self.language) = Self.language(text, scores: languageScores)
+            let scalars = Array(text.unicodeScalars)
+            (self.entities, self.acronyms) = Self.entitiesAndAcronyms(scalars)
+            (self.script, self.language) = Self.language(scalars, scores: languageScores)
         }
 
         /// Whether this text contains `entity`: as a word or a word that differs only in its last two letters
         /// ("Sundays", a typo), as what an acronym stands for, or (an entity that is not a short plain word) anywhere,
         /// spaces ignored ("Hugging Face.js" holds "huggingface.js").
         func contains(_ entity: String) -> Bool {
-            if self.words.contains(entity) || self.acronyms.contains(entity) { return true }
-            let plain = entity.allSatisfy { $0.isLetter || $0.isNumber }
-            if !plain || entity.count >= 6, self.lowered.contains(entity) || self.compact.contains(entity) { return true }
-            guard plain, entity.count >= 5 else { return false }
+            if self.words.contains(where: { $0 == entity || $0.hasSuffix("'s") && $0.dropLast(2) == entity }) || self.acronyms.contains(entity) {
+                return true
+            }
+            let bytes = Array(entity.utf8)
+            let plain = bytes.allSatisfy { Self.isASCIIAlphanumeric($0) || $0 >= 0x80 }
+            if !plain || bytes.count >= 6, Self.find(bytes, in: self.lowered) || Self.find(bytes, in: self.compact) { return true }
+            guard plain, bytes.count >= 5 else { return false }
             return self.words.contains { word in
-                abs(word.count - entity.count) <= 2 && word.count >= 5 && Self.sharedPrefix(word, entity) >= min(word.count, entity.count) - 1
+                let count = word.utf8.count
+                guard abs(count - bytes.count) <= 2, count >= 5 else { return false }
+                let shared = zip(word.utf8, bytes).prefix { $0 == $1 }.count
+                return shared >= min(count, bytes.count) - 1
             }
         }
 
-        static func sharedPrefix(_ a: String, _ b: String) -> Int {
-            zip(a, b).prefix { $0 == $1 }.count
-        }
-
-        static func acronyms(_ text: String) -> Set<String> {
-            var acronyms = Set<String>()
-            var initials = ""
-            for raw in text.split(whereSeparator: { $0.isWhitespace }) {
-                let capitals = raw.filter(\.isUppercase)
-                if capitals.count >= 2 { acronyms.insert(capitals.lowercased()) }
-                if let first = raw.first(where: \.isLetter), first.isUppercase {
-                    initials.append(first)
-                    if initials.count >= 2 { acronyms.insert(initials.lowercased()) }
-                } else {
-                    initials = ""
+        /// Whether `needle` occurs in `haystack`.
+        static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Bool {
+            guard let first = needle.first, needle.count <= haystack.count else { return needle.isEmpty }
+            var start = 0
+            let last = haystack.count - needle.count
+            while start <= last {
+                if haystack[start] == first {
+                    var offset = 1
+                    while offset < needle.count, haystack[start + offset] == needle[offset] { offset += 1 }
+                    if offset == needle.count { return true }
                 }
+                start += 1
             }
-            return acronyms
+            return false
+        }
+
+        // Unicode property lookups cost far more than the rest of a profile: ASCII answers first.
+        static func isLetter(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            return value < 0x80 ? (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value) : scalar.properties.isAlphabetic
+        }
+
+        static func isUpper(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            return value < 0x80 ? (0x41...0x5A).contains(value) : scalar.properties.isUppercase
+        }
+
+        static func isLower(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            return value < 0x80 ? (0x61...0x7A).contains(value) : scalar.properties.isLowercase
+        }
+
+        static func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            return value < 0x80 ? value == 0x20 || (0x09...0x0D).contains(value) : scalar.properties.isWhitespace
+        }
+
+        static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
         }
 
         struct Token {
@@ -110,27 +135,40 @@ extension SemanticGuards {
             var followedByComma: Bool
         }
 
-        /// Words: letters and digits with inner apostrophes, and a trailing `+`/`#` ("c++", "c#"), lower-cased.
-        static func tokens(_ text: String) -> [Token] {
+        static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+            let value = scalar.value
+            if value < 0x80 { return (0x30...0x39).contains(value) || (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value) }
+            let properties = scalar.properties
+            return properties.isAlphabetic || properties.numericType != nil || properties.generalCategory == .nonspacingMark
+                || properties.generalCategory == .spacingMark
+        }
+
+        /// Words of the lower-cased text: letters and digits with inner apostrophes, and a trailing `+`/`#` ("c++",
+        /// "c#").
+        static func tokens(_ lowered: String) -> [Token] {
             var tokens: [Token] = []
-            var current = ""
+            var current = String.UnicodeScalarView()
+            var length = 0
             var pendingApostrophe = false
             func flush(comma: Bool) {
-                if !current.isEmpty { tokens.append(Token(lower: current, followedByComma: comma)) }
-                current = ""
+                if !current.isEmpty { tokens.append(Token(lower: String(current), followedByComma: comma)) }
+                current = String.UnicodeScalarView()
+                length = 0
                 pendingApostrophe = false
             }
-            for character in text.lowercased() {
-                if character.isLetter || character.isNumber {
+            for scalar in lowered.unicodeScalars {
+                if Self.isWordScalar(scalar) {
                     if pendingApostrophe { current.append("'") }
                     pendingApostrophe = false
-                    current.append(character)
-                } else if character == "'" || character == "\u{2019}" {
+                    current.append(scalar)
+                    length += 1
+                } else if scalar == "'" || scalar == "\u{2019}" {
                     if current.isEmpty || pendingApostrophe { flush(comma: false) } else { pendingApostrophe = true }
-                } else if (character == "+" || character == "#"), !current.isEmpty, current.count <= 8, !pendingApostrophe {
-                    current.append(character)
+                } else if scalar == "+" || scalar == "#", !current.isEmpty, length <= 8, !pendingApostrophe {
+                    current.append(scalar)
+                    length += 1
                 } else {
-                    flush(comma: character == ",")
+                    flush(comma: scalar == ",")
                 }
             }
             flush(comma: false)
@@ -167,85 +205,166 @@ extension SemanticGuards {
             var to: Set<String>
         }
 
-        /// Proper nouns and acronyms (a capital letter past a sentence's first word; two or more capitals anywhere),
-        /// identifiers (`snake_case`, `camelCase`, `call()`, `a::b`, `module.attribute`), file names, paths, URLs
-        /// and quoted strings, lower-cased.
-        static func entities(_ text: String) -> Set<String> {
+        /// Entities: proper nouns and acronyms (a capital letter past a sentence's first word; two or more capitals
+        /// anywhere), identifiers (`snake_case`, `camelCase`, `call()`, `a::b`, `module.attribute`), flags, file
+        /// names and extensions, paths, URLs and quoted strings, lower-cased. Acronyms: what one may stand for here.
+        static func entitiesAndAcronyms(_ scalars: [Unicode.Scalar]) -> (entities: Set<String>, acronyms: Set<String>) {
+            var chunks: [ArraySlice<Unicode.Scalar>] = []
+            var start: Int?
+            for (index, scalar) in scalars.enumerated() {
+                if Self.isSpace(scalar) {
+                    if let begin = start { chunks.append(scalars[begin..<index]) }
+                    start = nil
+                } else if start == nil {
+                    start = index
+                }
+            }
+            if let begin = start { chunks.append(scalars[begin...]) }
+
+            var acronyms = Set<String>()
+            var initials = String.UnicodeScalarView()
+            var capitalised = 0, shouting = 0
+            for (position, chunk) in chunks.enumerated() {
+                var capitals = String.UnicodeScalarView()
+                var hasLetter = false, hasLower = false
+                for scalar in chunk where Self.isLetter(scalar) {
+                    if !hasLetter, position > 0, Self.isUpper(scalar) { capitalised += 1 }
+                    hasLetter = true
+                    if Self.isUpper(scalar) { capitals.append(scalar) } else if Self.isLower(scalar) { hasLower = true }
+                }
+                if hasLetter, !hasLower { shouting += 1 }
+                if capitals.count >= 2 { acronyms.insert(String(capitals).lowercased()) }
+                if let first = chunk.first(where: { Self.isLetter($0) }), Self.isUpper(first) {
+                    initials.append(first)
+                    if initials.count >= 2 { acronyms.insert(String(initials).lowercased()) }
+                } else {
+                    initials = String.UnicodeScalarView()
+                }
+            }
+            // Title Case or ALL CAPS text marks every word: then capitals say nothing about proper nouns.
+            let rest = chunks.count - 1
+            let readsCapitals = rest < 3 || capitalised * 5 < rest * 3
+            let readsAcronyms = chunks.count < 3 || shouting * 2 < chunks.count
+
             var entities = Set<String>()
             var sentenceStart = true
-            let raws = text.split(whereSeparator: { $0.isWhitespace })
-            // Title Case or ALL CAPS text marks every word: then capitals say nothing about proper nouns.
-            let rest = raws.dropFirst()
-            let capitalised = rest.filter { $0.first(where: \.isLetter)?.isUppercase == true }.count
-            let shouting = raws.filter { word in word.contains(where: \.isLetter) && !word.contains(where: \.isLowercase) }.count
-            let readsCapitals = rest.count < 3 || capitalised * 5 < rest.count * 3
-            let readsAcronyms = raws.count < 3 || shouting * 2 < raws.count
-            for raw in raws {
-                let trimmed = Lexicon.trimmed(raw)
-                defer { sentenceStart = raw.last.map { ".?!:;\u{2022}-".contains($0) } ?? false || trimmed.isEmpty && sentenceStart }
+            for chunk in chunks {
+                let trimmed = Lexicon.trimmed(chunk)
+                defer {
+                    let last = chunk.last.map { ".?!:;\u{2022}-".unicodeScalars.contains($0) } ?? false
+                    sentenceStart = last || trimmed.isEmpty && sentenceStart
+                }
                 guard let first = trimmed.first else { continue }
-                var lower = trimmed.lowercased()
-                if lower.hasSuffix("'s") || lower.hasSuffix("\u{2019}s") { lower = String(lower.dropLast(2)) }
-                if lower.hasSuffix("()") { lower = String(lower.dropLast(2)) }
+                // Lower-cased, without a possessive or a call's parentheses; made only for an entity.
+                func lower() -> String {
+                    var lower = String(String.UnicodeScalarView(trimmed)).lowercased()
+                    if lower.hasSuffix("'s") || lower.hasSuffix("\u{2019}s") { lower = String(lower.dropLast(2)) }
+                    if lower.hasSuffix("()") { lower = String(lower.dropLast(2)) }
+                    return lower
+                }
                 if Self.isIdentifierLike(trimmed) {
-                    entities.insert(lower)
+                    entities.insert(lower())
                     continue
                 }
-                let letters = trimmed.filter(\.isLetter)
-                let capitals = letters.filter(\.isUppercase).count
-                let isAcronym = readsAcronyms && capitals >= 2 && letters.count <= 12 && capitals * 2 >= letters.count
-                let isProperNoun = readsCapitals && first.isUppercase && !sentenceStart && !Lexicon.capitalisedFunctionWords.contains(lower)
-                if (isAcronym || isProperNoun), letters.count >= 2 || isAcronym { entities.insert(lower) }
-            }
-            // Quoted strings: "…", “…”, `…`.
-            for (open, close) in [("\"", "\""), ("\u{201C}", "\u{201D}"), ("`", "`")] {
-                var rest = Substring(text)
-                while let start = rest.firstRange(of: open), let end = rest[start.upperBound...].firstRange(of: close) {
-                    let quoted = Lexicon.trimmed(rest[start.upperBound..<end.lowerBound]).lowercased()
-                    let bare = quoted.hasSuffix("()") ? String(quoted.dropLast(2)) : quoted
-                    if !bare.isEmpty, bare.count <= 80 { entities.insert(bare) }
-                    rest = rest[end.upperBound...]
+                guard Self.isUpper(first) || readsAcronyms else { continue }
+                var letters = 0, capitals = 0
+                for scalar in trimmed where Self.isLetter(scalar) {
+                    letters += 1
+                    if Self.isUpper(scalar) { capitals += 1 }
+                }
+                let isAcronym = readsAcronyms && capitals >= 2 && letters <= 12 && capitals * 2 >= letters
+                let isProperNoun = readsCapitals && Self.isUpper(first) && !sentenceStart && letters >= 2
+                if isAcronym || isProperNoun, case let word = lower(), isAcronym || !Lexicon.capitalisedFunctionWords.contains(word) {
+                    entities.insert(word)
                 }
             }
-            return entities
+            // Quoted strings: "…", “…”, `…`.
+            var index = 0
+            while index < scalars.count {
+                let open = scalars[index]
+                let close: Unicode.Scalar? = open == "\"" ? "\"" : open == "`" ? "`" : open == "\u{201C}" ? "\u{201D}" : nil
+                guard let close, let end = scalars[(index + 1)...].firstIndex(of: close) else {
+                    index += 1
+                    continue
+                }
+                let quoted = Lexicon.trimmed(scalars[(index + 1)..<end])
+                var bare = String(String.UnicodeScalarView(quoted)).lowercased()
+                if bare.hasSuffix("()") { bare = String(bare.dropLast(2)) }
+                if !bare.isEmpty, quoted.count <= 80 { entities.insert(bare) }
+                index = end + 1
+            }
+            return (entities, acronyms)
         }
 
-        /// `snake_case`, `camelCase`, `call()`, `a::b`, `a.b` (not "e.g."), `/a/path`, `https://…`, `www.…`.
-        static func isIdentifierLike(_ token: String) -> Bool {
-            if token.contains("://") || token.hasPrefix("www.") { return true }
-            // Command-line flags and file extensions: "--force", "-v", ".docx".
-            if let first = token.first, first == "-" || first == ".", token.dropFirst().first?.isLetter == true || token.hasPrefix("--") {
-                return token.count > 1
+        /// `snake_case`, `camelCase`, `call()`, `a::b`, `a->b`, `a.b` (not "e.g."), `--flag`, `.ext`, `/a/path`,
+        /// `https://…`, `www.…`.
+        static func isIdentifierLike(_ token: ArraySlice<Unicode.Scalar>) -> Bool {
+            guard let first = token.first else { return false }
+            let second = token.dropFirst().first
+            if first == "-" || first == "." {
+                // Command-line flags and file extensions: "--force", "-v", ".docx".
+                if second == "-" || second.map({ Self.isLetter($0) }) == true { return token.count > 1 }
             }
-            if token.contains("_") || token.contains("()") || token.contains("::") || token.contains("->") { return true }
-            if token.hasPrefix("/") || token.hasPrefix("./") || token.hasPrefix("~/") { return token.count > 1 }
+            if first == "/" || first == "~" && second == "/" || first == "." && second == "/" { return token.count > 1 }
+            var previous: Unicode.Scalar?
             var previousLower = false
-            for character in token.dropFirst() {
-                if character.isUppercase, previousLower { return true }
-                previousLower = character.isLowercase
+            var parts = 1, emptyPart = false, longPart = false, partLength = 0, partHasLetter = false
+            var anyLetterPart = false, dottedOnlyWordy = true
+            for (offset, scalar) in token.enumerated() {
+                switch scalar {
+                case "_": return true
+                case ")": if previous == "(" { return true }
+                case ":": if previous == ":" { return true }
+                case ">": if previous == "-" { return true }
+                case "/": if previous == ":", token.dropFirst(offset + 1).first == "/" { return true }
+                default: break
+                }
+                if offset > 0, Self.isUpper(scalar), previousLower { return true }
+                previousLower = Self.isLower(scalar)
+                if scalar == "." {
+                    if partLength == 0 { emptyPart = true }
+                    if partLength >= 2 { longPart = true }
+                    anyLetterPart = anyLetterPart || partHasLetter
+                    parts += 1
+                    partLength = 0
+                    partHasLetter = false
+                } else {
+                    partLength += 1
+                    if Self.isLetter(scalar) { partHasLetter = true }
+                    if !(Self.isWordScalar(scalar) || scalar == "-") { dottedOnlyWordy = false }
+                }
+                previous = scalar
             }
-            let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-            if parts.count >= 2, parts.allSatisfy({ !$0.isEmpty }), parts.contains(where: { $0.count >= 2 }),
-                parts.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }),
-                parts.contains(where: { $0.contains(where: \.isLetter) })
-            {
-                return true
-            }
-            return false
+            if partLength == 0 { emptyPart = true }
+            if partLength >= 2 { longPart = true }
+            anyLetterPart = anyLetterPart || partHasLetter
+            if token.starts(with: "www.".unicodeScalars) { return true }
+            return parts >= 2 && !emptyPart && longPart && anyLetterPart && dottedOnlyWordy
         }
 
-        static func language(_ text: String, scores: [Int]) -> (script: String?, language: String?) {
-            var counts: [String: Int] = [:]
-            for scalar in text.unicodeScalars where scalar.properties.isAlphabetic {
-                counts[Lexicon.script(of: scalar.value), default: 0] += 1
+        static func language(_ scalars: [Unicode.Scalar], scores: [Int]) -> (script: String?, language: String?) {
+            var counts = [Int](repeating: 0, count: Lexicon.scripts.count)
+            for scalar in scalars {
+                let value = scalar.value
+                if value < 0x80 {
+                    if (0x41...0x5A).contains(value) || (0x61...0x7A).contains(value) { counts[0] += 1 }
+                } else if Self.isLetter(scalar) {
+                    counts[Lexicon.script(of: value)] += 1
+                }
             }
             // Japanese mixes kana with Han characters: any kana makes it Japanese.
-            if let kana = counts["kana"], kana > 0 { counts["kana", default: 0] += counts.removeValue(forKey: "han") ?? 0 }
-            let script = counts.max { $0.value < $1.value }.flatMap { $0.value >= 3 ? $0.key : nil }
-            guard script == "latin" else { return (script, nil) }
-            let ranked = scores.enumerated().sorted { $0.element > $1.element }
-            guard let top = ranked.first, top.element >= 2, ranked.count < 2 || top.element > ranked[1].element else { return (script, nil) }
-            return (script, Lexicon.languageCodes[top.offset])
+            let kana = Lexicon.scripts.firstIndex(of: "kana")!, han = Lexicon.scripts.firstIndex(of: "han")!
+            if counts[kana] > 0 {
+                counts[kana] += counts[han]
+                counts[han] = 0
+            }
+            guard let top = counts.indices.max(by: { counts[$0] < counts[$1] }), counts[top] >= 3 else { return (nil, nil) }
+            guard top == 0 else { return (Lexicon.scripts[top], nil) }
+            let ranked = scores.indices.sorted { scores[$0] > scores[$1] }
+            guard let best = ranked.first, scores[best] >= 2, ranked.count < 2 || scores[best] > scores[ranked[1]] else {
+                return ("latin", nil)
+            }
+            return ("latin", Lexicon.languageCodes[best])
         }
     }
 }

@@ -54,13 +54,19 @@ public struct SemanticRerank: Sendable, Hashable {
 
     /// The best of `matches` for the query text, with the runner-up stored for another question; `nil` when there
     /// are no matches.
-    public func choose(from matches: [SemanticMatch], query: String) -> Choice? {
+    ///
+    /// `rivals` are candidates that may not be served (a guard refused them) but still show that the query sits
+    /// near another question: one within the margin of the best makes the lookup ambiguous, so that refusing the
+    /// right answer never promotes the next one unchecked.
+    public func choose(from matches: [SemanticMatch], query: String, rivals: [SemanticMatch] = []) -> Choice? {
         let words = Self.words(query)
         let scored = matches.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
         guard let best = scored.indices.max(by: { scored[$0].1 < scored[$1].1 }) else { return nil }
         let (match, score) = scored[best]
         var runnerUp: Float?
-        for (index, (other, otherScore)) in scored.enumerated() where index != best {
+        let others = scored.enumerated().filter { $0.offset != best }.map(\.element)
+            + rivals.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
+        for (other, otherScore) in others {
             // An entry stored for the same question (text) is not a rival; without stored texts, every entry is.
             if let text = other.entry.queryText, text == match.entry.queryText { continue }
             runnerUp = max(runnerUp ?? -.infinity, otherScore)
