@@ -230,13 +230,19 @@ extension MultiLayerCache {
             guard match.entry.isUsable(at: now), self.acceptable(match.entry, control: control, now: now) else { return false }
             return !self.outbox.blocks(match.entry, key: match.key, in: .semantic)
         }
-        var refused: [SemanticMatch] = []
+        // Scored once: by cosine plus word overlap with re-ranking, by cosine without.
+        let words = layer.rerank.map { _ in SemanticRerank.words(text) } ?? []
+        var scored = usable.map { match in
+            (match, layer.rerank?.score(similarity: match.similarity, query: words, candidate: match.entry.queryText) ?? match.similarity)
+        }
+        var refused: [(SemanticMatch, Float)] = []
         if !layer.guards.enabled.isEmpty {
-            (usable, refused) = self.guarded(usable, text: text, threshold: threshold, layer: layer)
+            (scored, refused) = self.guarded(scored, text: text, threshold: threshold, layer: layer)
+            usable = scored.map(\.0)
         }
         let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
         if let rerank = layer.rerank {
-            best = rerank.choose(from: usable, query: text, rivals: refused).map { ($0.match, $0.score, $0.isAmbiguous) }
+            best = rerank.choose(scored: scored, rivals: refused).map { ($0.match, $0.score, $0.isAmbiguous) }
         } else {
             best = usable.first.map { ($0, $0.similarity, false) }
         }
@@ -248,36 +254,29 @@ extension MultiLayerCache {
         )
     }
 
-    /// `matches` without those a guard refuses (see `SemanticGuards`). Only a candidate that could be served or make
-    /// the best one ambiguous (a score within the ambiguity margin of the threshold) is read, so a lookup reads the
-    /// query and one or two stored questions; a refusal at or above the threshold is counted per guard.
+    /// `matches` split into those a guard refuses and the rest (see `SemanticGuards`). Candidates are read best
+    /// first, and only until one at or above the threshold passes: a candidate below it cannot be served, and the
+    /// ones after the first that passes cannot become the best; refused or not, they stay rivals in the ambiguity
+    /// check. So a hit reads the query and, most often, one stored question. Refusals are counted per guard.
     private func guarded(
-        _ matches: [SemanticMatch], text: String, threshold: Float, layer: SemanticLayer
-    ) -> (kept: [SemanticMatch], refused: [SemanticMatch]) {
-        let floor = threshold - (layer.rerank?.ambiguityMargin ?? 0)
-        let words = layer.rerank.map { _ in SemanticRerank.words(text) } ?? []
+        _ scored: [(SemanticMatch, Float)], text: String, threshold: Float, layer: SemanticLayer
+    ) -> (kept: [(SemanticMatch, Float)], refused: [(SemanticMatch, Float)]) {
         var query: SemanticGuards.Profile?
         var refusals: [SemanticGuards.Guard] = []
-        var kept: [SemanticMatch] = [], refused: [SemanticMatch] = []
-        for match in matches {
-            guard let stored = match.entry.queryText else {
-                kept.append(match)
-                continue
-            }
-            let score = layer.rerank?.score(similarity: match.similarity, query: words, candidate: stored) ?? match.similarity
-            if score >= floor {
-                let profile = query ?? SemanticGuards.Profile(text)
-                query = profile
-                if let refusal = layer.guards.refusal(query: profile, candidate: SemanticGuards.Profile(stored)) {
-                    if score >= threshold { refusals.append(refusal) }
-                    refused.append(match)
-                    continue
-                }
-            }
-            kept.append(match)
+        var refused = Set<Int>()
+        for index in scored.indices.sorted(by: { scored[$0].1 > scored[$1].1 }) {
+            let (match, score) = scored[index]
+            guard score >= threshold else { break }
+            guard let stored = match.entry.queryText else { break }
+            let profile = query ?? SemanticGuards.Profile(text)
+            query = profile
+            guard let refusal = layer.guards.refusal(query: profile, candidate: SemanticGuards.Profile(stored)) else { break }
+            refusals.append(refusal)
+            refused.insert(index)
         }
         if !refusals.isEmpty { self.recorder.semanticGuarded(refusals) }
-        return (kept, refused)
+        guard !refused.isEmpty else { return (scored, []) }
+        return (scored.indices.filter { !refused.contains($0) }.map { scored[$0] }, refused.sorted().map { scored[$0] })
     }
 
     /// Indexes `match`'s entry under the current model, in the background: its stored question is embedded by the

@@ -60,12 +60,18 @@ public struct SemanticRerank: Sendable, Hashable {
     /// right answer never promotes the next one unchecked.
     public func choose(from matches: [SemanticMatch], query: String, rivals: [SemanticMatch] = []) -> Choice? {
         let words = Self.words(query)
-        let scored = matches.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
+        func scored(_ matches: [SemanticMatch]) -> [(SemanticMatch, Float)] {
+            matches.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
+        }
+        return self.choose(scored: scored(matches), rivals: scored(rivals))
+    }
+
+    /// `choose(from:query:rivals:)` with the scores already computed.
+    func choose(scored: [(SemanticMatch, Float)], rivals: [(SemanticMatch, Float)]) -> Choice? {
         guard let best = scored.indices.max(by: { scored[$0].1 < scored[$1].1 }) else { return nil }
         let (match, score) = scored[best]
         var runnerUp: Float?
-        let others = scored.enumerated().filter { $0.offset != best }.map(\.element)
-            + rivals.map { ($0, self.score(similarity: $0.similarity, query: words, candidate: $0.entry.queryText)) }
+        let others = scored.enumerated().filter { $0.offset != best }.map(\.element) + rivals
         for (other, otherScore) in others {
             // An entry stored for the same question (text) is not a rival; without stored texts, every entry is.
             if let text = other.entry.queryText, text == match.entry.queryText { continue }

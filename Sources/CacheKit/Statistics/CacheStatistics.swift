@@ -30,8 +30,8 @@ public struct CacheStatistics: Sendable {
         /// Misses above the threshold whose best candidate was within `SemanticRerank.ambiguityMargin` of an
         /// entry stored for another question (also counted in `misses`).
         public var ambiguous: Int = 0
-        /// Candidates at or above the threshold that a guard refused, per guard (`SemanticGuards.Guard` raw value).
-        /// A lookup whose best candidate is refused may still hit on another one.
+        /// Candidates at or above the threshold that a guard refused, per guard (`SemanticGuards.Guard` raw value):
+        /// read best first, until one passes. A lookup whose best candidate is refused may still hit on another one.
         public var guarded: [String: Int] = [:]
         /// Search latency (embedding excluded).
         public var latency = LatencyHistogram()
