@@ -105,7 +105,8 @@ struct CalibrateCommand: AsyncParsableCommand {
         }
         // The same candidates and scoring as the semantic layer: top 5 re-ranked by word overlap, or top 1, without
         // the candidates a guard refuses.
-        var guards = try Self.parseGuards(self.guards)
+        var guards: SemanticGuards
+        do { guards = try SemanticGuards(list: self.guards) } catch { throw CLIError(error.message) }
         if self.allowOtherNumbers { guards.enabled.remove(.numbers) }
         let originProfiles = origins.map(SemanticGuards.Profile.init)
         let queryProfiles = similars.map(SemanticGuards.Profile.init)
@@ -361,22 +362,6 @@ struct CalibrateCommand: AsyncParsableCommand {
             }
         }
         return lines
-    }
-
-    static func parseGuards(_ list: String) throws -> SemanticGuards {
-        switch list {
-        case "all": return .all
-        case "none", "": return .none
-        default:
-            var set = Set<SemanticGuards.Guard>()
-            for name in list.split(separator: ",") {
-                guard let kind = SemanticGuards.Guard(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                    throw CLIError("unknown guard '\(name)' (known: \(SemanticGuards.Guard.allCases.map(\.rawValue).joined(separator: ", ")), all, none)")
-                }
-                set.insert(kind)
-            }
-            return SemanticGuards(set)
-        }
     }
 }
 

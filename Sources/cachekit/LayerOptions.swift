@@ -16,7 +16,8 @@ import SystemPackage
 /// `--config` JSON file (the same keys, nested: `{"redis": {"url": …}}`), else the default. The keys:
 /// - `layers` (`--layers`): exact layers in read order, comma-separated: memory, redis, postgres (default memory);
 /// - `semantic.index` (`--semantic`): none, memory or pgvector (default none); `semantic.threshold`
-///   (`--threshold`, default 0.85); `semantic.rerank.*` as `SemanticRerank(config:)` reads them;
+///   (`--threshold`, default 0.85); `semantic.rerank.*` as `SemanticRerank(config:)` reads them; `semantic.guards`
+///   (`all`, `none` or a list, as `SemanticGuards(config:)` reads it);
 /// - `embedding.modelDirectory` (`--model`), `embedding.threads`, `embedding.products`: `LocalEmbeddingProvider(config:)`;
 /// - `redis.*` (`--redis-url` sets `redis.url`): `RedisClient.Configuration(config:)`;
 /// - `postgres.*` (`--postgres-url` sets `postgres.url`): `PostgresClient.Configuration(config:)`;
@@ -38,6 +39,9 @@ struct LayerOptions: ParsableArguments {
     @Option(help: "The semantic threshold (re-ranked score; default 0.85). Key: semantic.threshold.")
     var threshold: Float?
 
+    @Option(help: "The semantic guards: all (default), none, or a comma-separated list of numbers, negation, opposites, direction, entities, language. Key: semantic.guards.")
+    var guards: String?
+
     @Option(help: "A sentence-transformers model folder for the semantic layer. Key: embedding.modelDirectory.")
     var model: String?
 
@@ -49,7 +53,7 @@ struct LayerOptions: ParsableArguments {
 
     /// The keys a configuration file may hold at its top level, and under `semantic`, `embedding` and `proxy`.
     static let fileKeys: [String: Set<String>?] = [
-        "layers": nil, "semantic": ["index", "threshold", "rerank"], "embedding": ["modelDirectory", "threads", "products"],
+        "layers": nil, "semantic": ["index", "threshold", "rerank", "guards"], "embedding": ["modelDirectory", "threads", "products"],
         "redis": nil, "postgres": nil, "cache": nil, "bus": nil, "openai": nil, "proxy": ServeCommand.proxyKeys,
     ]
 
@@ -72,6 +76,7 @@ struct LayerOptions: ParsableArguments {
         set("layers", self.layers.map { .string($0) })
         set("semantic.index", self.semantic.map { .string($0) })
         set("semantic.threshold", self.threshold.map { .double(Double($0)) })
+        set("semantic.guards", self.guards.map { .string($0) })
         set("embedding.modelDirectory", self.model.map { .string($0) })
         set("redis.url", self.redisURL.map { .string($0) }, secret: true)
         set("postgres.url", self.postgresURL.map { .string($0) }, secret: true)
@@ -200,6 +205,7 @@ struct LayerOptions: ParsableArguments {
                 ? SemanticLayer.memory(embedder: embedder, threshold: Float(threshold))
                 : SemanticLayer.pgvector(client: try postgresClient(), embedder: embedder, threshold: Float(threshold))
             layer.rerank = try Self.read { () throws(CacheError) in try SemanticRerank(config: config.scoped(to: "semantic.rerank")) }
+            layer.guards = try Self.read { () throws(CacheError) in try SemanticGuards(config: config.scoped(to: "semantic")) }
             configuration.semantic = layer
         default:
             throw CLIError("unknown semantic layer \"\(semantic)\" (none, memory, pgvector)")

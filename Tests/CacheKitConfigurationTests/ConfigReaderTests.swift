@@ -47,6 +47,13 @@ struct ConfigReaderTests {
         let openAI = try OpenAIClient.Configuration(config: empty.scoped(to: "openai"))
         #expect(openAI.baseURL == "https://api.openai.com/v1" && openAI.apiKey == nil && openAI.maximumRetries == 2)
         #expect(try SemanticRerank(config: empty) == SemanticRerank())
+        #expect(try SemanticGuards(config: empty) == .all)
+    }
+
+    @Test func semanticGuardsAreNamedOrAllOrNone() throws {
+        #expect(try SemanticGuards(config: reader(["GUARDS": "none"])) == .none)
+        #expect(try SemanticGuards(config: reader(["GUARDS": "negation, Opposites"])) == SemanticGuards([.negation, .opposites]))
+        #expect(throws: CacheError.self) { try SemanticGuards(config: reader(["GUARDS": "negation,telepathy"])) }
     }
 
     @Test func environmentVariablesFollowTheScopedKeys() throws {

@@ -115,6 +115,39 @@ extension SemanticRerank {
     }
 }
 
+extension SemanticGuards {
+    /// Reads which guards apply from `config`.
+    ///
+    /// Key: `guards` (string: `all`, the default; `none`; or a comma-separated list of `numbers`, `negation`,
+    /// `opposites`, `direction`, `entities`, `language`).
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` naming the key when a name is unknown.
+    public init(config: ConfigReader) throws(CacheError) {
+        self = try SemanticGuards(list: config.cacheKitString("guards") ?? "all")
+    }
+
+    /// Parses `all`, `none` or a comma-separated list of guard names.
+    ///
+    /// - Throws: `CacheError` `.invalidConfiguration` when a name is unknown.
+    public init(list: String) throws(CacheError) {
+        switch list.lowercased() {
+        case "all": self = .all
+        case "none", "": self = .none
+        default:
+            var enabled = Set<Guard>()
+            for name in list.split(separator: ",") {
+                let trimmed = name.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()
+                guard let kind = Guard(rawValue: String(trimmed).lowercased()) else {
+                    let known = Guard.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw CacheError(.invalidConfiguration, "guards: unknown guard '\(String(trimmed).prefix(32))' (known: \(known), all, none)")
+                }
+                enabled.insert(kind)
+            }
+            self.init(enabled)
+        }
+    }
+}
+
 extension CacheLayer.Options {
     /// Reads how the cache uses one layer from `config`.
     ///
