@@ -35,6 +35,10 @@ public enum StatisticsJSON {
                 "errors": .number(Double(semantic.errors)), "near_misses": .number(Double(semantic.nearMisses)),
                 "ambiguous": .number(Double(semantic.ambiguous)),
                 "guarded": .object(semantic.guarded.mapValues { .number(Double($0)) }),
+                "verifications": .object(semantic.verifications.mapValues { counts in
+                    ["accepted": .number(Double(counts.accepted)), "rejected": .number(Double(counts.rejected)), "failed": .number(Double(counts.failed))]
+                }),
+                "promoted": .number(Double(semantic.promoted)),
                 "latency": latency(semantic.latency), "embedding_latency": latency(semantic.embeddingLatency),
             ]
         }

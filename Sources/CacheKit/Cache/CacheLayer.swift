@@ -70,7 +70,14 @@ public struct SemanticLayer: Sendable {
     /// about 1,000 characters, for all-MiniLM-L6-v2), which would otherwise match on its first part alone.
     /// Default 4,096.
     public var maximumQueryBytes: Int = 4096
-    /// What happens to the vectors of an earlier embedding model. Default `.startEmpty`.
+    /// Verifiers a candidate must also pass on the request path, after the guards, in order (see `HitVerifier`). A
+    /// rejection, an error or a timeout makes the lookup a miss. Default: none.
+    public var verifiers: [any HitVerifier] = []
+    /// The time each verifier on the request path may take. Default 200 ms.
+    public var verifierTimeout: Duration = .milliseconds(200)
+    /// Near-threshold candidates verified off the request path. Default: off.
+    public var promotion: Promotion?
+    /// What the semantic layer does with the vectors of an earlier embedding model. Default `.startEmpty`.
     public var modelChange: ModelChange = .startEmpty
     /// Whether other instances share the index (pgvector). Another instance's invalidation is applied to an index
     /// that is not shared (a memory index), as to the exact layers that are not. Default: false.
@@ -98,6 +105,24 @@ public struct SemanticLayer: Sendable {
         self.nearMissMargin = nearMissMargin
         self.ttlCeiling = ttlCeiling
         self.timeout = timeout
+    }
+
+    /// Grey-zone promotion: a lookup whose best candidate scores just below the threshold (within `margin`) is a miss
+    /// as usual, and in the background, once the guards pass it, `verifier` is asked; an accepted candidate's
+    /// answer is written under the query's exact key, so the same wording asked again is an exact hit. Never on the
+    /// request path; bounded like background refreshes (`CacheConfiguration.maximumBackgroundRefreshes`).
+    public struct Promotion: Sendable {
+        public var verifier: any HitVerifier
+        /// How far below the threshold a candidate is still verified. Default 0.05.
+        public var margin: Float
+        /// The time the verifier may take. Default 30 s.
+        public var timeout: Duration
+
+        public init(verifier: any HitVerifier, margin: Float = 0.05, timeout: Duration = .seconds(30)) {
+            self.verifier = verifier
+            self.margin = max(0, margin)
+            self.timeout = timeout
+        }
     }
 
     /// What the semantic layer does with the vectors of an earlier embedding model after `embedder` changes.

@@ -158,6 +158,21 @@ extension MultiLayerCache {
         lookup.outcome.semanticScore = found.best?.score
         var hit = found.hit
         var match = found.best?.match
+        if hit, let chosen = found.best, !layer.verifiers.isEmpty {
+            let candidate = HitCandidate(
+                query: context.text, cachedQuery: chosen.match.entry.queryText, entry: chosen.match.entry,
+                similarity: chosen.match.similarity, score: chosen.score, scope: lookup.scope
+            )
+            for verifier in layer.verifiers where await self.verdict(of: verifier, on: candidate, timeout: layer.verifierTimeout) != true {
+                hit = false
+                break
+            }
+        }
+        if !hit, let promotion = layer.promotion, lookup.decision.write, let best = found.best, !found.bestIsAmbiguous,
+            best.score < threshold, best.score >= threshold - promotion.margin
+        {
+            self.promote(best, query: context.text, key: lookup.key, scope: lookup.scope, layer: layer, promotion: promotion)
+        }
         // During a model change, an entry embedded by the previous model is found through that model, served, and
         // re-embedded by the new one in the background.
         if !hit, let previous = layer.modelChange.previous,
@@ -201,6 +216,55 @@ extension MultiLayerCache {
         var hit: Bool
         var ambiguous: Bool
         var nearest: Float?
+        /// Whether the best candidate is within the ambiguity margin of another question's, at any score.
+        var bestIsAmbiguous = false
+    }
+
+    /// `verifier`'s verdict on `candidate` within `timeout`: `true` accepted, `false` rejected, `nil` failed (an
+    /// error or the timeout). Recorded per verifier.
+    func verdict(of verifier: any HitVerifier, on candidate: HitCandidate, timeout: Duration?) async -> Bool? {
+        let started = ContinuousClock.now
+        let accepted: Bool?
+        do {
+            let verdict = try await self.traced("cachekit.verify") { span in
+                span?.attributes["cachekit.verifier"] = verifier.name
+                let verdict = try await withDeadline(timeout, backend: verifier.name) { try await verifier.verify(candidate) }
+                span?.attributes["cachekit.accepted"] = verdict.accepted
+                return verdict
+            }
+            accepted = verdict.accepted
+        } catch {
+            self.logger.debug("verifier failed", metadata: ["verifier": "\(verifier.name)", "error": "\(error)"])
+            accepted = nil
+        }
+        self.recorder.verification(verifier.name, accepted: accepted, latency: ContinuousClock.now - started)
+        return accepted
+    }
+
+    /// Grey-zone promotion, in the background: once the guards pass `best` (the lookup read none below the
+    /// threshold), `promotion.verifier` is asked; an accepted answer is written under `key` in the exact layers.
+    private func promote(
+        _ best: (match: SemanticMatch, score: Float), query: String, key: CacheKey, scope: CacheScope, layer: SemanticLayer,
+        promotion: SemanticLayer.Promotion
+    ) {
+        let entry = best.match.entry
+        if let stored = entry.queryText, layer.guards.refusal(query: query, candidate: stored) != nil { return }
+        guard self.takeBackgroundSlot() else { return }
+        let candidate = HitCandidate(
+            query: query, cachedQuery: entry.queryText, entry: entry, similarity: best.match.similarity, score: best.score, scope: scope
+        )
+        Task {
+            defer { self.releaseBackgroundSlot() }
+            guard await self.verdict(of: promotion.verifier, on: candidate, timeout: promotion.timeout) == true else { return }
+            let now = self.configuration.clock.now()
+            guard entry.isUsable(at: now), !self.outbox.blocks(entry, key: best.match.key, in: .semantic) else { return }
+            do {
+                try await self.writeExact(entry, for: key, upTo: self.configuration.layers.count, now: now)
+                self.recorder.promoted()
+            } catch {
+                self.logger.debug("promotion write failed", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Searches `partition` (the vectors of `model`) and picks the best candidate that may be served; `nil` after a
@@ -250,7 +314,8 @@ extension MultiLayerCache {
         // Above the threshold but too close to an entry stored for another question: a miss, not a guess.
         let ambiguous = above && best?.ambiguous == true
         return SearchResult(
-            best: best.map { ($0.match, $0.score) }, hit: above && !ambiguous, ambiguous: ambiguous, nearest: matches.first?.similarity
+            best: best.map { ($0.match, $0.score) }, hit: above && !ambiguous, ambiguous: ambiguous, nearest: matches.first?.similarity,
+            bestIsAmbiguous: best?.ambiguous == true
         )
     }
 

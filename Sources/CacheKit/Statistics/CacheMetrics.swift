@@ -6,6 +6,8 @@ import Metrics
 /// `<p>_hits_total`, `<p>_layer_hits_total{layer}`, `<p>_layer_misses_total{layer}`, `<p>_layer_errors_total{layer}`,
 /// `<p>_layer_corrupt_total{layer}`, `<p>_layer_lookup_seconds{layer}`, `<p>_semantic_hits_total`,
 /// `<p>_semantic_misses_total`, `<p>_semantic_ambiguous_total`, `<p>_semantic_guarded_total{guard}`,
+/// `<p>_semantic_verifications_total{verifier, verdict}`, `<p>_semantic_verifier_seconds{verifier}`,
+/// `<p>_semantic_promoted_total`,
 /// `<p>_semantic_errors_total`, `<p>_semantic_lookup_seconds`,
 /// `<p>_semantic_similarity`, `<p>_upstream_calls_total`, `<p>_upstream_errors_total`, `<p>_upstream_seconds`,
 /// `<p>_coalesced_total`, `<p>_tokens_saved_total`, `<p>_cost_saved_usd_total`.
@@ -29,6 +31,7 @@ struct CacheMetrics: Sendable {
     /// `<p>_semantic_guarded_total{guard}`: candidates at or above the threshold refused, per guard.
     let semanticGuarded: [SemanticGuards.Guard: Counter]
     let semanticErrors: Counter
+    let semanticPromoted: Counter
     let semanticLatency: Metrics.Timer
     let similarity: Recorder
     let upstreamCalls: Counter
@@ -60,6 +63,7 @@ struct CacheMetrics: Sendable {
             (kind, Counter(label: "\(prefix)_semantic_guarded_total", dimensions: [("guard", kind.rawValue)], factory: factory))
         })
         self.semanticErrors = Counter(label: "\(prefix)_semantic_errors_total", factory: factory)
+        self.semanticPromoted = Counter(label: "\(prefix)_semantic_promoted_total", factory: factory)
         self.semanticLatency = Metrics.Timer(label: "\(prefix)_semantic_lookup_seconds", preferredDisplayUnit: .seconds, factory: factory)
         self.similarity = Recorder(label: "\(prefix)_semantic_similarity", aggregate: true, factory: factory)
         self.upstreamCalls = Counter(label: "\(prefix)_upstream_calls_total", factory: factory)
@@ -68,6 +72,14 @@ struct CacheMetrics: Sendable {
         self.coalesced = Counter(label: "\(prefix)_coalesced_total", factory: factory)
         self.tokensSaved = Counter(label: "\(prefix)_tokens_saved_total", factory: factory)
         self.costSaved = FloatingPointCounter(label: "\(prefix)_cost_saved_usd_total", factory: factory)
+    }
+
+    func verification(_ verifier: String, verdict: String) -> Counter {
+        Counter(label: "\(self.prefix)_semantic_verifications_total", dimensions: [("verifier", verifier), ("verdict", verdict)], factory: self.factory)
+    }
+
+    func verifierLatency(_ verifier: String) -> Metrics.Timer {
+        Metrics.Timer(label: "\(self.prefix)_semantic_verifier_seconds", dimensions: [("verifier", verifier)], preferredDisplayUnit: .seconds, factory: self.factory)
     }
 
     func skipped(_ reason: String) -> Counter {

@@ -33,6 +33,10 @@ public struct CacheStatistics: Sendable {
         /// Candidates at or above the threshold that a guard refused, per guard (`SemanticGuards.Guard` raw value):
         /// read best first, until one passes. A lookup whose best candidate is refused may still hit on another one.
         public var guarded: [String: Int] = [:]
+        /// Verdicts per verifier (`HitVerifier.name`), on the request path and in grey-zone promotion.
+        public var verifications: [String: Verifications] = [:]
+        /// Near-threshold candidates a verifier accepted off the request path, now exact aliases.
+        public var promoted: Int = 0
         /// Search latency (embedding excluded).
         public var latency = LatencyHistogram()
         /// Embedding latency (cached embeddings included).
@@ -43,6 +47,16 @@ public struct CacheStatistics: Sendable {
         public var missNearestSimilarity = [Int](repeating: 0, count: 20)
         /// The most recent near misses (newest last, at most 64).
         public var recentNearMisses: [NearMiss] = []
+    }
+
+    /// One verifier's verdicts.
+    public struct Verifications: Sendable {
+        public var accepted: Int = 0
+        public var rejected: Int = 0
+        /// Errors and timeouts (not accepted).
+        public var failed: Int = 0
+        /// Time per verdict.
+        public var latency = LatencyHistogram()
     }
 
     /// A semantic miss whose nearest neighbour came within the near-miss margin of the threshold.
@@ -188,6 +202,28 @@ final class CacheStatisticsRecorder: Sendable {
             for refusal in refusals { stats.semantic?.guarded[refusal.rawValue, default: 0] += 1 }
         }
         for refusal in refusals { self.metrics.semanticGuarded[refusal]?.increment() }
+    }
+
+    /// One verdict: `true` accepted, `false` rejected, `nil` failed (an error or a timeout).
+    func verification(_ verifier: String, accepted: Bool?, latency: Duration) {
+        self.state.withLock { stats in
+            var counts = stats.semantic?.verifications[verifier] ?? CacheStatistics.Verifications()
+            switch accepted {
+            case true?: counts.accepted += 1
+            case false?: counts.rejected += 1
+            case nil: counts.failed += 1
+            }
+            counts.latency.record(latency)
+            stats.semantic?.verifications[verifier] = counts
+        }
+        let verdict = accepted.map { $0 ? "accepted" : "rejected" } ?? "failed"
+        self.metrics.verification(verifier, verdict: verdict).increment()
+        self.metrics.verifierLatency(verifier).recordNanoseconds(latency.nanoseconds)
+    }
+
+    func promoted() {
+        self.state.withLock { $0.semantic?.promoted += 1 }
+        self.metrics.semanticPromoted.increment()
     }
 
     func embedding(latency: Duration) {
