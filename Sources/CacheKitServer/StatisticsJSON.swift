@@ -39,6 +39,13 @@ public enum StatisticsJSON {
                     ["accepted": .number(Double(counts.accepted)), "rejected": .number(Double(counts.rejected)), "failed": .number(Double(counts.failed))]
                 }),
                 "promoted": .number(Double(semantic.promoted)),
+                "audit": [
+                    "agreements": .number(Double(semantic.audit.agreements)), "disagreements": .number(Double(semantic.audit.disagreements)),
+                    "failures": .number(Double(semantic.audit.failures)), "skipped_for_budget": .number(Double(semantic.audit.skippedForBudget)),
+                    "entries_removed": .number(Double(semantic.audit.entriesRemoved)), "spent_usd": .number(semantic.audit.spentUSD),
+                    "estimated_precision": semantic.audit.estimatedPrecision.map { .number($0) } ?? .null,
+                    "precision_interval": semantic.audit.precisionInterval.map { .array([.number($0.lowerBound), .number($0.upperBound)]) } ?? .null,
+                ],
                 "latency": latency(semantic.latency), "embedding_latency": latency(semantic.embeddingLatency),
             ]
         }

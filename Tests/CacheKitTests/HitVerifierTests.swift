@@ -153,3 +153,105 @@ struct HitVerifierTests {
         #expect(cache.statistics().semantic?.promoted == 0)
     }
 }
+
+/// The online audit: a sample of semantic hits answered again upstream in the background, compared, counted, and
+/// acted on when they disagree.
+@Suite("Semantic audit")
+struct SemanticAuditTests {
+    let clock = ManualClock()
+    static let question = "how do I reset the password of my account"
+    static let paraphrase = "how can I reset the password for my account"
+    static let another = "how would I reset the password for my account"
+
+    func request(_ text: String) -> ChatRequest {
+        ChatRequest(model: "gpt-4o-mini", messages: [.system("You are helpful."), .user(text)], temperature: 0)
+    }
+
+    func makeCache(_ audit: SemanticLayer.Audit) throws -> MultiLayerCache {
+        var configuration = CacheConfiguration(clock: self.clock)
+        configuration.layers = [CacheLayer(backend: InMemoryCacheBackend(clock: self.clock), name: "L1")]
+        var layer = SemanticLayer(
+            index: InMemorySemanticIndex(dimension: 256, clock: self.clock), embedder: HashingEmbeddingProvider(dimension: 256), threshold: 0.5
+        )
+        layer.audit = audit
+        configuration.semantic = layer
+        return try MultiLayerCache(configuration: configuration)
+    }
+
+    /// Answers by topic (every password question gets one answer) or, `byText`, each wording its own.
+    final class Upstream: CompletionProvider, Sendable {
+        let byText: Bool
+        let calls = Mutex(0)
+        let gate: AsyncStream<Void>?
+        init(byText: Bool, gate: AsyncStream<Void>? = nil) {
+            self.byText = byText
+            self.gate = gate
+        }
+        func complete(_ request: ChatRequest) async throws -> ChatResponse {
+            let number = self.calls.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            if number > 1, let gate { for await _ in gate { break } }
+            let text = request.messages.last?.text ?? ""
+            return ChatResponse(id: "u", model: request.model, created: 0, content: self.byText ? "answer to: \(text)" : "Use the reset link.")
+        }
+    }
+
+    func waitFor(_ cache: MultiLayerCache, _ condition: (CacheStatistics.Audit) -> Bool) async throws {
+        for _ in 0..<400 where !(cache.statistics().semantic.map { condition($0.audit) } ?? false) { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    @Test func anAgreeingAuditIsCountedAndEstimatesPrecisionOffTheRequestPath() async throws {
+        let (gate, opener) = AsyncStream.makeStream(of: Void.self)
+        let upstream = Upstream(byText: false, gate: gate)
+        let cache = try self.makeCache(SemanticLayer.Audit(sampleRate: 1))
+        _ = try await cache.completion(for: self.request(Self.question), upstream: upstream)
+        // The audit call waits on the gate; the hit is served without it.
+        let hit = try await cache.completion(for: self.request(Self.paraphrase), upstream: upstream)
+        #expect(hit.outcome.source == .semanticHit)
+        #expect(cache.statistics().semantic?.audit.audits == 0)
+        opener.yield()
+        try await self.waitFor(cache) { $0.audits == 1 }
+        let audit = try #require(cache.statistics().semantic?.audit)
+        #expect(audit.agreements == 1 && audit.disagreements == 0 && audit.estimatedPrecision == 1)
+        let interval = try #require(audit.precisionInterval)
+        #expect(interval.upperBound == 1 && interval.lowerBound < 0.9, "one audit says little: a wide interval")
+        #expect(audit.byNamespace["default"]?.agreements == 1)
+        #expect(upstream.calls.withLock { $0 } == 2)
+    }
+
+    @Test func aDisagreementStoresTheRightAnswerAndRemovesTheEntryPastTheBound() async throws {
+        let upstream = Upstream(byText: true)
+        let cache = try self.makeCache(SemanticLayer.Audit(sampleRate: 1, maximumErrorRate: 0, minimumAudits: 1))
+        _ = try await cache.completion(for: self.request(Self.question), upstream: upstream)
+        let wrong = try await cache.completion(for: self.request(Self.paraphrase), upstream: upstream)
+        #expect(wrong.outcome.source == .semanticHit && wrong.response.text == "answer to: " + Self.question)
+        try await self.waitFor(cache) { $0.disagreements == 1 && $0.entriesRemoved == 1 }
+        let audit = try #require(cache.statistics().semantic?.audit)
+        #expect(audit.disagreements == 1 && audit.entriesRemoved == 1 && audit.estimatedPrecision == 0)
+        // The paraphrase's own answer now sits under its exact key.
+        let again = try await cache.completion(for: self.request(Self.paraphrase), upstream: upstream)
+        #expect(again.outcome.source == .exactHit(layer: 0) && again.response.text == "answer to: " + Self.paraphrase)
+        // And the entry that was wrong is never served to another wording again.
+        let other = try await cache.completion(for: self.request(Self.another), upstream: upstream)
+        #expect(other.response.text != "answer to: " + Self.question)
+    }
+
+    @Test func theBudgetBoundsAuditCalls() async throws {
+        let upstream = Upstream(byText: false)
+        let cache = try self.makeCache(SemanticLayer.Audit(sampleRate: 1, maximumCallsPerMinute: 1))
+        _ = try await cache.completion(for: self.request(Self.question), upstream: upstream)
+        _ = try await cache.completion(for: self.request(Self.paraphrase), upstream: upstream)
+        _ = try await cache.completion(for: self.request(Self.another), upstream: upstream)
+        try await self.waitFor(cache) { $0.audits == 1 && $0.skippedForBudget == 1 }
+        let audit = try #require(cache.statistics().semantic?.audit)
+        #expect(audit.audits == 1 && audit.skippedForBudget == 1)
+        #expect(upstream.calls.withLock { $0 } == 2, "one answer and one audit call")
+    }
+
+    @Test func theNormalisedComparisonIgnoresCaseSpacingAndPunctuation() {
+        #expect(SemanticLayer.Audit.normalized("  Use the RESET link!  ") == SemanticLayer.Audit.normalized("use the reset link"))
+        #expect(SemanticLayer.Audit.normalized("Use the reset link") != SemanticLayer.Audit.normalized("Use the login link"))
+    }
+}

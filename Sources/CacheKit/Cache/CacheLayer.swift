@@ -77,6 +77,8 @@ public struct SemanticLayer: Sendable {
     public var verifierTimeout: Duration = .milliseconds(200)
     /// Near-threshold candidates verified off the request path. Default: off.
     public var promotion: Promotion?
+    /// The online audit of semantic hits (see `Audit`). Default: off.
+    public var audit: Audit?
     /// What the semantic layer does with the vectors of an earlier embedding model. Default `.startEmpty`.
     public var modelChange: ModelChange = .startEmpty
     /// Whether other instances share the index (pgvector). Another instance's invalidation is applied to an index

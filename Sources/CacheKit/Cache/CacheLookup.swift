@@ -16,6 +16,8 @@ public struct CacheLookup: Sendable {
     var semantic: SemanticContext?
     /// The query text stored with the answer (the last user message), set on a miss.
     public internal(set) var queryText: String?
+    /// On a semantic hit, the key of the entry served.
+    var semanticMatchKey: CacheKey?
 
     struct SemanticContext: Sendable {
         /// The request's partition for the current embedding model's vectors.

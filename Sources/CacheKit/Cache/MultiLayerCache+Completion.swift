@@ -24,6 +24,9 @@ extension MultiLayerCache {
             do {
                 let response = try ChatResponse(json: entry.value)
                 if lookup.outcome.isStale { self.scheduleRefresh(request, lookup: lookup, upstream: upstream) }
+                if lookup.outcome.source == .semanticHit, let audit = self.configuration.semantic?.audit {
+                    self.scheduleAudit(request, lookup: lookup, served: response, audit: audit, upstream: upstream)
+                }
                 return CachedCompletion(response: response, outcome: lookup.outcome)
             } catch {
                 // A stored value that does not parse is corrupt: drop it everywhere and answer upstream.
@@ -89,6 +92,46 @@ extension MultiLayerCache {
         } catch {
             self.recorder.upstream(latency: ContinuousClock.now - started, failed: true, usage: nil)
             throw error
+        }
+    }
+
+    /// Audits a semantic hit in the background when it is due and the budget allows (see `SemanticLayer.Audit`).
+    func scheduleAudit(_ request: ChatRequest, lookup: CacheLookup, served: ChatResponse, audit: SemanticLayer.Audit, upstream: some CompletionProvider) {
+        guard let entryKey = lookup.semanticMatchKey else { return }
+        let score = lookup.outcome.semanticScore ?? lookup.outcome.similarity ?? 1
+        guard self.audits.isDue(entryKey, audit: audit, random: Double.random(in: 0..<1)) else { return }
+        guard self.audits.takeCall(at: self.configuration.clock.now(), audit: audit), self.takeBackgroundSlot() else {
+            self.recorder.auditSkipped()
+            return
+        }
+        let namespace = lookup.scope.namespace
+        Task {
+            defer { self.releaseBackgroundSlot() }
+            let fresh: ChatResponse
+            let agreed: Bool
+            do {
+                fresh = try await upstream.complete(request)
+                agreed = try await audit.comparison(served, fresh)
+            } catch {
+                self.logger.debug("semantic audit failed", metadata: ["error": "\(error)"])
+                self.recorder.auditFailed()
+                return
+            }
+            let cost = fresh.usage.flatMap { self.configuration.prices.cost(of: $0, model: fresh.model) } ?? 0
+            self.audits.spend(cost)
+            let overBound = self.audits.record(entryKey, agreed: agreed, score: score, audit: audit)
+            self.recorder.audited(agreed: agreed, namespace: namespace, cost: cost)
+            guard !agreed else { return }
+            // The paraphrase's own answer replaces the borrowed one under its exact key (and in the index).
+            _ = try? await self.store(fresh, for: lookup)
+            if overBound, let semantic = self.configuration.semantic {
+                do {
+                    _ = try await semantic.index.remove(entryKey)
+                    self.recorder.auditRemoved()
+                } catch {
+                    self.logger.debug("removing an audited entry failed", metadata: ["error": "\(error)"])
+                }
+            }
         }
     }
 

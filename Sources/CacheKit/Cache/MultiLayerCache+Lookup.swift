@@ -54,6 +54,7 @@ extension MultiLayerCache {
             defer { self.backfillGate.leave(window) }
             if let match = try await self.semanticLookup(&lookup, layer: semantic, control: control, now: now) {
                 lookup.entry = match.entry
+                lookup.semanticMatchKey = match.key
                 lookup.outcome.source = .semanticHit
                 lookup.outcome.similarity = match.similarity
                 lookup.outcome.layerName = semantic.index.name
@@ -299,11 +300,13 @@ extension MultiLayerCache {
         var scored = usable.map { match in
             (match, layer.rerank?.score(similarity: match.similarity, query: words, candidate: match.entry.queryText) ?? match.similarity)
         }
+        // An entry the audit caught serving a wrong answer needs a closer match than the one it was wrong at.
+        if layer.audit != nil { scored = scored.filter { $0.1 >= self.audits.minimumScore(for: $0.0.key) } }
         var refused: [(SemanticMatch, Float)] = []
         if !layer.guards.enabled.isEmpty {
             (scored, refused) = self.guarded(scored, text: text, threshold: threshold, layer: layer)
-            usable = scored.map(\.0)
         }
+        usable = scored.map(\.0)
         let best: (match: SemanticMatch, score: Float, ambiguous: Bool)?
         if let rerank = layer.rerank {
             best = rerank.choose(scored: scored, rivals: refused).map { ($0.match, $0.score, $0.isAmbiguous) }

@@ -40,6 +40,8 @@ public final class MultiLayerCache: Service, Sendable {
     /// Reads that may backfill faster layers hold a window of it; an invalidation waits for the windows opened
     /// before it, then clears the faster layers again (see `removeEverywhere`).
     let backfillGate = BackfillGate()
+    /// The semantic audit's per-entry records and budget.
+    let audits = AuditBook()
     /// Invalidations a layer or the bus has not applied yet: retried by `run()`, and fencing reads until applied.
     let outbox: InvalidationOutbox
 

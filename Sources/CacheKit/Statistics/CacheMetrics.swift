@@ -7,7 +7,7 @@ import Metrics
 /// `<p>_layer_corrupt_total{layer}`, `<p>_layer_lookup_seconds{layer}`, `<p>_semantic_hits_total`,
 /// `<p>_semantic_misses_total`, `<p>_semantic_ambiguous_total`, `<p>_semantic_guarded_total{guard}`,
 /// `<p>_semantic_verifications_total{verifier, verdict}`, `<p>_semantic_verifier_seconds{verifier}`,
-/// `<p>_semantic_promoted_total`,
+/// `<p>_semantic_promoted_total`, `<p>_semantic_audits_total{result}`, `<p>_semantic_estimated_precision`,
 /// `<p>_semantic_errors_total`, `<p>_semantic_lookup_seconds`,
 /// `<p>_semantic_similarity`, `<p>_upstream_calls_total`, `<p>_upstream_errors_total`, `<p>_upstream_seconds`,
 /// `<p>_coalesced_total`, `<p>_tokens_saved_total`, `<p>_cost_saved_usd_total`.
@@ -32,6 +32,8 @@ struct CacheMetrics: Sendable {
     let semanticGuarded: [SemanticGuards.Guard: Counter]
     let semanticErrors: Counter
     let semanticPromoted: Counter
+    /// The online audit's estimated precision of semantic hits (the last value).
+    let estimatedPrecision: Gauge
     let semanticLatency: Metrics.Timer
     let similarity: Recorder
     let upstreamCalls: Counter
@@ -64,6 +66,7 @@ struct CacheMetrics: Sendable {
         })
         self.semanticErrors = Counter(label: "\(prefix)_semantic_errors_total", factory: factory)
         self.semanticPromoted = Counter(label: "\(prefix)_semantic_promoted_total", factory: factory)
+        self.estimatedPrecision = Gauge(label: "\(prefix)_semantic_estimated_precision", factory: factory)
         self.semanticLatency = Metrics.Timer(label: "\(prefix)_semantic_lookup_seconds", preferredDisplayUnit: .seconds, factory: factory)
         self.similarity = Recorder(label: "\(prefix)_semantic_similarity", aggregate: true, factory: factory)
         self.upstreamCalls = Counter(label: "\(prefix)_upstream_calls_total", factory: factory)
@@ -72,6 +75,10 @@ struct CacheMetrics: Sendable {
         self.coalesced = Counter(label: "\(prefix)_coalesced_total", factory: factory)
         self.tokensSaved = Counter(label: "\(prefix)_tokens_saved_total", factory: factory)
         self.costSaved = FloatingPointCounter(label: "\(prefix)_cost_saved_usd_total", factory: factory)
+    }
+
+    func audits(_ result: String) -> Counter {
+        Counter(label: "\(self.prefix)_semantic_audits_total", dimensions: [("result", result)], factory: self.factory)
     }
 
     func verification(_ verifier: String, verdict: String) -> Counter {

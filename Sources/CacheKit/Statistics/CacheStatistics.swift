@@ -37,6 +37,8 @@ public struct CacheStatistics: Sendable {
         public var verifications: [String: Verifications] = [:]
         /// Near-threshold candidates a verifier accepted off the request path, now exact aliases.
         public var promoted: Int = 0
+        /// The online audit's figures (zero when it is off).
+        public var audit = CacheStatistics.Audit()
         /// Search latency (embedding excluded).
         public var latency = LatencyHistogram()
         /// Embedding latency (cached embeddings included).
@@ -219,6 +221,36 @@ final class CacheStatisticsRecorder: Sendable {
         let verdict = accepted.map { $0 ? "accepted" : "rejected" } ?? "failed"
         self.metrics.verification(verifier, verdict: verdict).increment()
         self.metrics.verifierLatency(verifier).recordNanoseconds(latency.nanoseconds)
+    }
+
+    func audited(agreed: Bool, namespace: String, cost: Double) {
+        let precision = self.state.withLock { stats -> Double? in
+            if agreed {
+                stats.semantic?.audit.agreements += 1
+                stats.semantic?.audit.byNamespace[namespace, default: .init()].agreements += 1
+            } else {
+                stats.semantic?.audit.disagreements += 1
+                stats.semantic?.audit.byNamespace[namespace, default: .init()].disagreements += 1
+            }
+            stats.semantic?.audit.spentUSD += cost
+            return stats.semantic?.audit.estimatedPrecision
+        }
+        self.metrics.audits(agreed ? "agreed" : "disagreed").increment()
+        if let precision { self.metrics.estimatedPrecision.record(precision) }
+    }
+
+    func auditFailed() {
+        self.state.withLock { $0.semantic?.audit.failures += 1 }
+        self.metrics.audits("failed").increment()
+    }
+
+    func auditSkipped() {
+        self.state.withLock { $0.semantic?.audit.skippedForBudget += 1 }
+        self.metrics.audits("skipped").increment()
+    }
+
+    func auditRemoved() {
+        self.state.withLock { $0.semantic?.audit.entriesRemoved += 1 }
     }
 
     func promoted() {
