@@ -37,13 +37,27 @@ struct ReplayCommand: AsyncParsableCommand {
     @Flag(help: "Print the summary as JSON.")
     var json = false
 
+    @Option(help: "Audit this share of semantic hits online (SemanticLayer.Audit.sampleRate) and report its estimate next to the true precision.")
+    var auditRate: Double?
+
+    @Option(help: "The audit's error bound per entry (SemanticLayer.Audit.maximumErrorRate, default 0.02).")
+    var auditDelta: Double = 0.02
+
     @Option(help: "Write a self-contained HTML report with charts to this file.")
     var html: String?
 
     func run() async throws {
         let items = try WorkloadItem.parse(try readInput(self.file), source: self.file)
         guard !items.isEmpty else { throw CLIError("\(self.file) has no requests") }
-        let configuration = try await self.layers.configuration(logLevel: .error)
+        var configuration = try await self.layers.configuration(logLevel: .error)
+        if let rate = self.auditRate {
+            guard configuration.semantic != nil else { throw CLIError("--audit-rate needs a semantic layer (--semantic memory or pgvector)") }
+            guard (0...1).contains(rate), (0...1).contains(self.auditDelta) else { throw CLIError("--audit-rate and --audit-delta must be between 0 and 1") }
+            // A replay is short: the budget is the sample rate alone.
+            configuration.semantic?.audit = SemanticLayer.Audit(
+                sampleRate: rate, maximumErrorRate: self.auditDelta, maximumCallsPerMinute: .max, maximumUSDPerHour: .infinity
+            )
+        }
         try await LayerOptions.preflight(configuration)
         let cache = try MultiLayerCache(configuration: configuration)
         let upstream: any CompletionProvider
@@ -62,12 +76,15 @@ struct ReplayCommand: AsyncParsableCommand {
             upstream = SimulatedUpstream(labels: labels, baseLatency: .milliseconds(self.upstreamLatencyMs))
         }
         let interactive = !self.json && isatty(STDOUT_FILENO) != 0
-        let summary = try await WorkloadRunner(cache: cache, upstream: upstream).run(items) { done in
+        var summary = try await WorkloadRunner(cache: cache, upstream: upstream).run(items) { done in
             guard interactive else { return }
             let width = 30, filled = width * done / items.count
             print("\r  [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(items.count)",
                   terminator: done == items.count ? "\n\n" : "")
             fflush(nil)
+        }
+        if self.auditRate != nil {
+            summary.audit = try await Self.settledAudit(cache, summary: summary)
         }
         if let html = self.html {
             guard FileManager.default.createFile(atPath: html, contents: Data(HTMLReport.page(summary, layers: configuration.layers.map(\.name), title: self.file).utf8)) else {
@@ -78,7 +95,37 @@ struct ReplayCommand: AsyncParsableCommand {
             print(String(decoding: summary.json.canonicalBytes(), as: UTF8.self))
         } else {
             print(Report.text(summary, statistics: cache.statistics()))
+            if let audit = summary.audit { print("Audit               " + String(decoding: audit.canonicalBytes(), as: UTF8.self)) }
         }
+    }
+}
+
+extension ReplayCommand {
+    /// Waits (up to a minute) for the background audits to finish, then reports them next to the truth.
+    static func settledAudit(_ cache: MultiLayerCache, summary: ReplaySummary) async throws -> JSONValue {
+        func done() -> Int {
+            let audit = cache.statistics().semantic?.audit
+            return (audit?.audits ?? 0) + (audit?.failures ?? 0) + (audit?.skippedForBudget ?? 0)
+        }
+        var last = done(), stable = 0
+        for _ in 0..<600 where stable < 5 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = done()
+            stable = now == last ? stable + 1 : 0
+            last = now
+        }
+        let audit = cache.statistics().semantic?.audit ?? CacheStatistics.Audit()
+        let hits = summary.semanticCorrect + summary.semanticWrong
+        func rate(_ part: Int, _ whole: Int) -> JSONValue { whole == 0 ? .null : .number(Double(part) / Double(whole)) }
+        return [
+            "calls": .number(Double(audit.audits + audit.failures)), "agreements": .number(Double(audit.agreements)),
+            "disagreements": .number(Double(audit.disagreements)), "entries_removed": .number(Double(audit.entriesRemoved)),
+            "estimated_precision": audit.estimatedPrecision.map { .number($0) } ?? .null,
+            "precision_interval": audit.precisionInterval.map { .array([.number($0.lowerBound), .number($0.upperBound)]) } ?? .null,
+            "true_precision": rate(summary.semanticCorrect, hits),
+            "late_semantic_hits": .number(Double(summary.lateSemanticHits)), "late_semantic_wrong": .number(Double(summary.lateSemanticWrong)),
+            "late_error_rate": rate(summary.lateSemanticWrong, summary.lateSemanticHits),
+        ]
     }
 }
 

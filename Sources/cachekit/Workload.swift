@@ -52,6 +52,11 @@ struct ReplaySummary: Sendable {
     var tokensSaved = 0
     var costSavedUSD = 0.0
     var seconds = 0.0
+    /// Semantic hits, and wrong ones, in the second half of the workload (after warm-up).
+    var lateSemanticHits = 0
+    var lateSemanticWrong = 0
+    /// With `--audit-rate`: what the online audit estimated, next to the truth.
+    var audit: JSONValue?
 
     var hitRate: Double { self.requests == 0 ? 0 : Double(self.hitsL1 + self.hitsL2 + self.semanticHits) / Double(self.requests) }
 
@@ -60,7 +65,7 @@ struct ReplaySummary: Sendable {
     var json: JSONValue {
         func number(_ value: Int) -> JSONValue { .number(Double(value)) }
         func ms(_ value: UInt64) -> JSONValue { .number((Self.milliseconds(value) * 1000).rounded() / 1000) }
-        return [
+        var object: [String: JSONValue] = [
             "requests": number(self.requests), "upstream_calls": number(self.upstreamCalls),
             "hits_l1": number(self.hitsL1), "hits_l2": number(self.hitsL2), "semantic_hits": number(self.semanticHits),
             "semantic_correct": number(self.semanticCorrect), "semantic_wrong": number(self.semanticWrong),
@@ -70,6 +75,8 @@ struct ReplaySummary: Sendable {
             "upstream_p50_ms": ms(self.upstreamLatency.percentile(0.5)), "upstream_p95_ms": ms(self.upstreamLatency.percentile(0.95)),
             "tokens_saved": number(self.tokensSaved), "cost_saved_usd": .number((self.costSavedUSD * 1e6).rounded() / 1e6),
         ]
+        if let audit = self.audit { object["audit"] = audit }
+        return .object(object)
     }
 }
 
@@ -101,7 +108,12 @@ struct WorkloadRunner {
                 if layer == 0 { summary.hitsL1 += 1 } else { summary.hitsL2 += 1 }
             } else if source == .semanticHit {
                 summary.semanticHits += 1
-                if result.response.text == (answers[item.label] ?? item.label) { summary.semanticCorrect += 1 } else { summary.semanticWrong += 1 }
+                let correct = result.response.text == (answers[item.label] ?? item.label)
+                if correct { summary.semanticCorrect += 1 } else { summary.semanticWrong += 1 }
+                if index >= items.count / 2 {
+                    summary.lateSemanticHits += 1
+                    if !correct { summary.lateSemanticWrong += 1 }
+                }
             } else if source == .bypass {
                 summary.bypasses += 1
             } else {

@@ -1,4 +1,4 @@
-import CacheKit
+@testable import CacheKit
 import CacheKitTesting
 import Synchronization
 import Testing
@@ -253,5 +253,22 @@ struct SemanticAuditTests {
     @Test func theNormalisedComparisonIgnoresCaseSpacingAndPunctuation() {
         #expect(SemanticLayer.Audit.normalized("  Use the RESET link!  ") == SemanticLayer.Audit.normalized("use the reset link"))
         #expect(SemanticLayer.Audit.normalized("Use the reset link") != SemanticLayer.Audit.normalized("Use the login link"))
+    }
+}
+
+@Suite("Semantic audit: the namespace threshold")
+struct AuditThresholdTests {
+    @Test func theLowestThresholdThatKeepsTheErrorWithinTheBound() {
+        // Scores 0.99 … 0.80: all right down to 0.89, then every other one wrong (0.88, 0.86 …).
+        var observations: [(score: Float, agreed: Bool)] = []
+        for i in 0..<20 {
+            let score = Float(99 - i) / 100
+            observations.append((score, i < 10 || i % 2 == 0))
+        }
+        #expect(AuditBook.threshold(for: observations, bound: 0.02, minimum: 5) == 0.89)
+        #expect(AuditBook.threshold(for: observations, bound: 0.5, minimum: 5) == 0.80, "a loose bound accepts them all")
+        #expect(AuditBook.threshold(for: Array(observations.prefix(4)), bound: 0.02, minimum: 5) == nil, "too few to learn from")
+        let allWrong: [(score: Float, agreed: Bool)] = observations.map { ($0.score, false) }
+        #expect(AuditBook.threshold(for: allWrong, bound: 0.02, minimum: 5) == nil, "none good enough")
     }
 }

@@ -119,7 +119,7 @@ extension MultiLayerCache {
             }
             let cost = fresh.usage.flatMap { self.configuration.prices.cost(of: $0, model: fresh.model) } ?? 0
             self.audits.spend(cost)
-            let overBound = self.audits.record(entryKey, agreed: agreed, score: score, audit: audit)
+            let overBound = self.audits.record(entryKey, agreed: agreed, score: score, namespace: namespace, audit: audit)
             self.recorder.audited(agreed: agreed, namespace: namespace, cost: cost)
             guard !agreed else { return }
             // The paraphrase's own answer replaces the borrowed one under its exact key (and in the index).

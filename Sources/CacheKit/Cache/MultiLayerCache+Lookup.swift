@@ -149,7 +149,9 @@ extension MultiLayerCache {
         guard let context = lookup.semantic else { return nil }
         guard let vector = try await self.embed(context.text, with: layer.embedder, layer: layer) else { return nil }
         lookup.semantic?.vector = vector
-        let threshold = layer.threshold(for: lookup.scope.namespace)
+        var threshold = layer.threshold(for: lookup.scope.namespace)
+        // The audits of this namespace may have shown that a higher threshold is needed for the error bound.
+        if layer.audit != nil { threshold = max(threshold, self.audits.minimumScore(in: lookup.scope.namespace)) }
         let started = ContinuousClock.now
         guard let found = try await self.bestMatch(
             for: vector, in: context.partition, model: layer.embedder.model, text: context.text, threshold: threshold, layer: layer,

@@ -7,7 +7,9 @@ extension SemanticLayer {
     /// would be), and the entry's own threshold rises above the score it was served at, so that a match as loose
     /// as that one is never served from it again (per-entry thresholds, vCache's idea, learned from what the audit
     /// saw). An entry whose observed error exceeds `maximumErrorRate` after `minimumAudits` audits leaves the
-    /// semantic index.
+    /// semantic index. Per namespace, once `minimumNamespaceAudits` hits were audited, the threshold becomes the
+    /// lowest score above which the audited hits' error rate is at most `maximumErrorRate` (never below the layer's
+    /// own threshold); it follows the last 4,096 audits of the namespace.
     ///
     /// Audit calls cost what upstream calls cost: they are bounded per minute and in money per hour (priced with
     /// `CacheConfiguration.prices`), and share the background slots of refreshes. Never on the request path.
@@ -23,6 +25,8 @@ extension SemanticLayer {
         public var maximumErrorRate: Double
         /// Audits an entry needs before `maximumErrorRate` removes it. Default 3.
         public var minimumAudits: Int
+        /// Audits a namespace needs before its own threshold is learned. Default 50.
+        public var minimumNamespaceAudits: Int
         /// At most this many audit calls per minute. Default 60.
         public var maximumCallsPerMinute: Int
         /// At most this much money per hour (US dollars, as `CacheConfiguration.prices` prices the calls). Default 1.
@@ -32,8 +36,9 @@ extension SemanticLayer {
 
         public init(
             sampleRate: Double = 0.05, firstHits: Int = 2, maximumErrorRate: Double = 0.02, minimumAudits: Int = 3,
-            maximumCallsPerMinute: Int = 60, maximumUSDPerHour: Double = 1, comparison: Comparison? = nil
+            minimumNamespaceAudits: Int = 50, maximumCallsPerMinute: Int = 60, maximumUSDPerHour: Double = 1, comparison: Comparison? = nil
         ) {
+            self.minimumNamespaceAudits = max(1, minimumNamespaceAudits)
             self.sampleRate = min(1, max(0, sampleRate))
             self.firstHits = max(0, firstHits)
             self.maximumErrorRate = min(1, max(0, maximumErrorRate))
@@ -77,9 +82,13 @@ extension CacheStatistics {
         /// Per namespace: agreements and disagreements.
         public var byNamespace: [String: Counts] = [:]
 
+        public init() {}
+
         public struct Counts: Sendable, Hashable {
             public var agreements: Int = 0
             public var disagreements: Int = 0
+
+            public init() {}
         }
 
         /// Audited semantic hits.
@@ -109,8 +118,15 @@ final class AuditBook: Sendable {
         var lastUsed: UInt64 = 0
     }
 
+    /// One namespace's audited hits (score, agreed), newest last, and the threshold they support.
+    struct NamespaceRecord {
+        var observations: [(score: Float, agreed: Bool)] = []
+        var threshold: Float = -.infinity
+    }
+
     struct State {
         var entries: [CacheKey: EntryRecord] = [:]
+        var namespaces: [String: NamespaceRecord] = [:]
         var clock: UInt64 = 0
         var minute: Int64 = .min
         var callsThisMinute = 0
@@ -159,9 +175,37 @@ final class AuditBook: Sendable {
 
     func spend(_ usd: Double) { self.state.withLock { $0.spentThisHour += usd } }
 
+    /// The lowest score the audits of `namespace` support (`-infinity` until they show one is needed).
+    func minimumScore(in namespace: String) -> Float {
+        self.state.withLock { $0.namespaces[namespace]?.threshold ?? -.infinity }
+    }
+
+    /// The lowest threshold at which the audited hits scoring at least that much (`minimum` of them or more) show
+    /// an error rate of at most `bound`; `nil` when the observations are too few or none is good enough.
+    static func threshold(for observations: [(score: Float, agreed: Bool)], bound: Double, minimum: Int) -> Float? {
+        guard observations.count >= minimum else { return nil }
+        let sorted = observations.sorted { $0.score > $1.score }
+        var errors = 0
+        var best: Float?
+        for (index, observation) in sorted.enumerated() {
+            if !observation.agreed { errors += 1 }
+            let total = index + 1
+            guard total >= minimum, index + 1 == sorted.count || sorted[index + 1].score < observation.score else { continue }
+            if Double(errors) <= bound * Double(total) { best = observation.score }
+        }
+        return best
+    }
+
     /// Records an audit of `key`'s entry served at `score`; returns whether the entry's error now exceeds the bound.
-    func record(_ key: CacheKey, agreed: Bool, score: Float, audit: SemanticLayer.Audit) -> Bool {
+    func record(_ key: CacheKey, agreed: Bool, score: Float, namespace: String, audit: SemanticLayer.Audit) -> Bool {
         self.state.withLock { state in
+            var space = state.namespaces[namespace] ?? NamespaceRecord()
+            space.observations.append((score, agreed))
+            if space.observations.count > 4096 { space.observations.removeFirst(space.observations.count - 4096) }
+            if let learned = Self.threshold(for: space.observations, bound: audit.maximumErrorRate, minimum: audit.minimumNamespaceAudits) {
+                space.threshold = learned
+            }
+            state.namespaces[namespace] = space
             var record = state.entries[key] ?? EntryRecord()
             record.audits += 1
             if !agreed {
