@@ -1,5 +1,6 @@
 /// `GET /dashboard`: one self-contained page (no external scripts) that polls `/stats` every second and draws
-/// the hit rate over time, hits per layer, latency cached vs upstream, and money saved.
+/// the hit rate over time, hits per layer, latency cached vs upstream, money saved, and for the semantic layer the
+/// audit's estimated precision with its 95 % interval and the guards' refusals.
 enum Dashboard {
     static let html = #"""
 <!doctype html>
@@ -25,6 +26,10 @@ canvas{width:100%;height:180px}
   <div class="card"><h2>Hit rate over time</h2><canvas id="history" width="600" height="180"></canvas></div>
   <div class="card"><h2>Hits per layer</h2><canvas id="layers" width="600" height="180"></canvas></div>
   <div class="card"><h2>Latency p50 / p95 (ms): cached vs upstream</h2><canvas id="latency" width="600" height="180"></canvas></div>
+  <div class="card"><h2>Semantic hits: audited precision, guards</h2><div class="row">
+    <div><div class="big" id="precision">–</div>estimated precision <span id="interval"></span></div>
+    <div><div class="big" id="audits">–</div>audited hits</div></div>
+    <div>refused by the guards: <span id="guarded">–</span></div></div>
 </div>
 <script>
 const history = [];
@@ -65,6 +70,15 @@ async function refresh() {
     if (s.semantic) { labels.push('semantic'); hits.push(s.semantic.hits); }
     labels.push('upstream'); hits.push(s.upstream_calls);
     bars(document.getElementById('layers'), labels, hits, ['#2a7', '#27a', '#a72', '#777'], '');
+    if (s.semantic) {
+      const a = s.semantic.audit || {};
+      const p = a.estimated_precision, i = a.precision_interval;
+      document.getElementById('precision').textContent = p == null ? 'no audits' : (100 * p).toFixed(1) + '%';
+      document.getElementById('interval').textContent = i ? '(95%: ' + (100 * i[0]).toFixed(1) + '–' + (100 * i[1]).toFixed(1) + '%)' : '';
+      document.getElementById('audits').textContent = (a.agreements || 0) + (a.disagreements || 0);
+      const g = Object.entries(s.semantic.guarded || {}).map(([k, v]) => k + ' ' + v).join(', ');
+      document.getElementById('guarded').textContent = g || 'none';
+    }
     bars(document.getElementById('latency'), ['cached p50', 'cached p95', 'upstream p50', 'upstream p95'],
       [s.hit_latency.p50_ms, s.hit_latency.p95_ms, s.upstream_latency.p50_ms, s.upstream_latency.p95_ms],
       ['#2a7', '#2a7', '#a33', '#a33'], ' ms');

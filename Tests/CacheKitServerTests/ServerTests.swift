@@ -164,6 +164,7 @@ struct ServerTests {
             let page = String(decoding: dashboard.body, as: UTF8.self)
             #expect(dashboard.headers["content-type"]?.hasPrefix("text/html") == true)
             #expect(page.contains("<canvas id=\"layers\"") && page.contains("fetch('/stats')"))
+            #expect(page.contains("id=\"precision\"") && page.contains("s.semantic.audit") && page.contains("s.semantic.guarded"))
             let metrics = try await HTTP.send(base.appendingPathComponent("metrics"))
             #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain") == true)
         }
