@@ -272,3 +272,16 @@ struct AuditThresholdTests {
         #expect(AuditBook.threshold(for: allWrong, bound: 0.02, minimum: 5) == nil, "none good enough")
     }
 }
+
+@Suite("Semantic audit: the book's capacity")
+struct AuditBookCapacityTests {
+    @Test func pastCapacityTheLeastRecentlyUsedGoFirst() {
+        let book = AuditBook(capacity: 100)
+        let audit = SemanticLayer.Audit(sampleRate: 0, firstHits: 1)
+        func key(_ i: Int) -> CacheKey { CacheKey(digest: Digest256(hashing: Array("k\(i)".utf8)), scopeID: CacheScope(tenant: "t").id) }
+        for i in 0..<101 { #expect(book.isDue(key(i), audit: audit, random: 1), "a first hit is due") }
+        let count = book.state.withLock { $0.entries.count }
+        #expect(count <= 100 && count >= 80, "the oldest tenth went: \(count) left")
+        #expect(book.state.withLock { $0.entries[key(0)] == nil && $0.entries[key(100)] != nil })
+    }
+}

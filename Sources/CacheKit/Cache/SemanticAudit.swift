@@ -154,8 +154,11 @@ final class AuditBook: Sendable {
             record.hits += 1
             record.lastUsed = state.clock
             state.entries[key] = record
-            if state.entries.count > self.capacity, let oldest = state.entries.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
-                state.entries[oldest] = nil
+            // Past capacity, the least recently used tenth goes in one pass (not one scan per new entry).
+            if state.entries.count > self.capacity {
+                let uses = state.entries.values.map(\.lastUsed).sorted()
+                let cut = uses[uses.count / 10]
+                state.entries = state.entries.filter { $0.value.lastUsed > cut }
             }
             return record.hits <= audit.firstHits || random < audit.sampleRate
         }
